@@ -1,0 +1,51 @@
+"""The one exception family of panns_core.
+
+Every error a user can cause (bad file, wrong checkpoint, broken annotation file, ...)
+is raised as a subclass of :class:`PannsError` whose message says what was wrong and
+what to do. The GUI shows ``str(error)``; the CLI prints it and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class PannsError(Exception):
+    """Base class of every error panns_core raises on purpose."""
+
+
+class AudioError(PannsError):
+    """An audio file is missing, empty, unreadable, truncated or not audio."""
+
+
+class CheckpointError(PannsError):
+    """A checkpoint file cannot be loaded or matches no known architecture."""
+
+
+class ModelNotFoundError(CheckpointError):
+    """A model name is neither installed nor in the catalogue."""
+
+
+class DownloadError(PannsError):
+    """A download failed, was cancelled, or delivered the wrong bytes."""
+
+
+class FormatError(PannsError):
+    """An annotation or score file is malformed (the message names file and line)."""
+
+
+class StoreError(PannsError):
+    """The project database cannot be opened, migrated or written."""
+
+
+class TrainingError(PannsError):
+    """Fine-tuning cannot start or cannot go on."""
+
+
+class DeviceError(PannsError):
+    """An audio device or compute device is missing or failed."""
+
+
+class Cancelled(PannsError):
+    """Long work was cancelled by the user."""
+
+    def __init__(self, message: str = "Cancelled.") -> None:
+        super().__init__(message)

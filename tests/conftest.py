@@ -1,0 +1,37 @@
+"""Shared test setup.
+
+Before anything imports sounddevice or Qt: offscreen Qt, PortAudio through ALSA's
+file plugin (tests/fixtures/asoundrc), a private application home so no test touches
+the user's data, and few torch threads (the CI machine has two cores).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{FIXTURES / 'asoundrc'}"
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(autouse=True)
+def app_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own PANNS_ANNOTATOR_HOME (models, caches, settings)."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("PANNS_ANNOTATOR_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    return FIXTURES / "reference"
