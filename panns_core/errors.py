@@ -44,6 +44,11 @@ class DeviceError(PannsError):
     """An audio device or compute device is missing or failed."""
 
 
+class AudioWarning(UserWarning):
+    """Audio was loaded but something was repaired on the way (NaN/Inf samples set to 0,
+    a possibly truncated MP3). Not an error: the result is usable."""
+
+
 class Cancelled(PannsError):
     """Long work was cancelled by the user."""
 
