@@ -1,0 +1,58 @@
+"""Log-mel spectrogram view: what the model sees (its own front end), tile by tile."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from panns_core.models import FEATURES_32K
+
+from ..compute import logmel_tile, mel_frequencies
+from .tiled import TiledImageView
+
+_TICK_HZ = (100, 250, 500, 1000, 2000, 4000, 8000, 12000, 16000)
+
+
+class SpectrogramView(TiledImageView):
+    title = "Log-mel"
+
+    def __init__(self, document, parent=None, feature_config=FEATURES_32K) -> None:
+        self.feature_config = feature_config
+        self.n_bins = feature_config.mel_bins
+        self.frame_seconds = feature_config.frame_seconds
+        super().__init__(document, parent)
+        self._set_ticks()
+
+    def set_feature_config(self, feature_config) -> None:
+        """Use another model's front end (its rate, hop, mel bands)."""
+        if feature_config == self.feature_config:
+            return
+        self.feature_config = feature_config
+        self.n_bins = feature_config.mel_bins
+        self.frame_seconds = feature_config.frame_seconds
+        self.setYRange(0, self.n_bins, padding=0)
+        self._set_ticks()
+        self.reset()
+
+    def tile_key(self, tile: int):
+        return (str(self._path), self.feature_config, tile)
+
+    def _on_tile(self, item) -> None:
+        path, tile, image = item
+        self.cache.put((str(path), self.feature_config, tile), image)
+        self._pending.discard(tile)
+        if path == self._path:
+            self._place(tile, image)
+            self.tiles_updated.emit()
+
+    def compute_tile(self, path, tile: int) -> np.ndarray:
+        return logmel_tile(path, tile, self.feature_config)
+
+    def _set_ticks(self) -> None:
+        fc = self.feature_config
+        centres = mel_frequencies(fc.mel_bins, fc.fmin, fc.fmax)
+        ticks = []
+        for hz in _TICK_HZ:
+            if fc.fmin <= hz <= fc.fmax:
+                pos = float(np.interp(hz, centres, np.arange(len(centres)))) + 0.5
+                ticks.append((pos, f"{hz // 1000}k" if hz >= 1000 else str(hz)))
+        self.getPlotItem().getAxis("left").setTicks([ticks, []])

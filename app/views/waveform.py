@@ -1,0 +1,149 @@
+"""Waveform view: min/max envelope from the pyramid, raw samples when zoomed in.
+
+The pyramid (:mod:`panns_core.envelope`) is built by a worker and drawn as it fills (a
+compressed file first shows a coarse preview); redrawing for any zoom touches only a
+few thousand values. When fewer than ``base_bin`` samples fall on a pixel the exact
+samples of the visible span are read by a worker (a short read) and drawn instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QColor
+
+from panns_core.envelope import iter_envelope, read_samples
+
+from ..workers import Worker, WorkerSlot
+from . import theme
+from .base import TimeView
+
+
+class WaveformView(TimeView):
+    title = "Waveform"
+    #: the envelope changed (argument: True when complete)
+    envelope_updated = Signal(bool)
+
+    def __init__(self, document, parent=None) -> None:
+        super().__init__(document, parent)
+        self.setYRange(-1.02, 1.02, padding=0)
+        self.getPlotItem().getAxis("left").setTicks([[(-1, "-1"), (0, "0"), (1, "1")], []])
+        pen = pg.mkPen(theme.WAVEFORM, width=1)
+        self._upper = pg.PlotDataItem(pen=pen)
+        self._lower = pg.PlotDataItem(pen=pen)
+        fill = QColor(*theme.WAVEFORM_FILL)
+        self._fill = pg.FillBetweenItem(self._upper, self._lower, brush=fill)
+        self._line = pg.PlotDataItem(pen=pg.mkPen(theme.WAVEFORM, width=1.2))
+        for item in (self._fill, self._upper, self._lower, self._line):
+            self.addItem(item)
+        self.pyramid = None
+        self._envelope_slot = WorkerSlot(self)
+        self._samples_slot = WorkerSlot(self)
+        self._samples: tuple[float, float, np.ndarray, int] | None = None
+        self._path = None
+        self.message = pg.TextItem("", color=theme.MESSAGE, anchor=(0.5, 0.5))
+        self.addItem(self.message, ignoreBounds=True)
+
+    # ------------------------------------------------------------------ loading
+    def on_recording_changed(self, recording) -> None:
+        self._envelope_slot.cancel()
+        self._samples_slot.cancel()
+        self.pyramid = None
+        self._samples = None
+        self._path = recording.path if recording else None
+        self._clear_curves()
+        if recording is None:
+            return
+        worker = Worker(_envelope_job, recording.path)
+        worker.yielded.connect(self._on_pyramid)
+        worker.errored.connect(self.failed.emit)
+        self._envelope_slot.start(worker)
+
+    def _on_pyramid(self, item) -> None:
+        path, pyramid = item
+        if path != self._path:
+            return
+        self.pyramid = pyramid
+        self.redraw()
+        self.envelope_updated.emit(bool(pyramid.complete))
+
+    # ------------------------------------------------------------------ drawing
+    def on_range_changed(self, start: float, stop: float) -> None:
+        self.redraw()
+
+    def _clear_curves(self) -> None:
+        for curve in (self._upper, self._lower, self._line):
+            curve.setData([], [])
+
+    def redraw(self) -> None:
+        pyramid = self.pyramid
+        if pyramid is None:
+            return
+        start, stop = self.document.view_range
+        pixels = self.pixels_wide()
+        samples_in_view = (stop - start) * pyramid.sample_rate
+        if samples_in_view < pyramid.base_bin * pixels and pyramid.complete:
+            if self._draw_samples(start, stop, pixels):
+                return
+            self._request_samples(start, stop)
+        margin = (stop - start) * 0.05
+        times, lo, hi = pyramid.envelope(max(0.0, start - margin), stop + margin, pixels)
+        self._line.setData([], [])
+        self._upper.setData(times, hi)
+        self._lower.setData(times, lo)
+
+    def _draw_samples(self, start: float, stop: float, pixels: int) -> bool:
+        if self._samples is None:
+            return False
+        a, b, samples, sr = self._samples
+        if start < a or stop > b:
+            return False
+        i0 = max(0, int((start - a) * sr) - 1)
+        i1 = min(len(samples), int((stop - a) * sr) + 2)
+        chunk = samples[i0:i1]
+        times = a + (i0 + np.arange(len(chunk))) / sr
+        if len(chunk) > 2 * pixels:  # still dense: min/max per pixel
+            k = len(chunk) // pixels
+            whole = len(chunk) // k * k
+            shaped = chunk[:whole].reshape(-1, k)
+            t = times[:whole].reshape(-1, k).mean(axis=1)
+            self._line.setData([], [])
+            self._upper.setData(t, shaped.max(axis=1))
+            self._lower.setData(t, shaped.min(axis=1))
+        else:
+            self._upper.setData([], [])
+            self._lower.setData([], [])
+            self._line.setData(times, chunk)
+        return True
+
+    def _request_samples(self, start: float, stop: float) -> None:
+        if self._path is None:
+            return
+        width = stop - start
+        a, b = max(0.0, start - width), min(self.document.duration, stop + width)
+        worker = Worker(_samples_job, self._path, a, b)
+        worker.returned.connect(self._on_samples)
+        worker.errored.connect(self.failed.emit)
+        self._samples_slot.start(worker)
+
+    def _on_samples(self, item) -> None:
+        path, a, b, samples, sr = item
+        if path != self._path:
+            return
+        self._samples = (a, b, samples, sr)
+        self.redraw()
+
+    def shutdown(self) -> None:
+        self._envelope_slot.cancel()
+        self._samples_slot.cancel()
+
+
+def _envelope_job(path, cancel=None):
+    for pyramid in iter_envelope(path, cancel=cancel):
+        yield (path, pyramid)
+
+
+def _samples_job(path, start: float, stop: float):
+    samples, sr = read_samples(path, start, stop)
+    return (path, start, stop, samples, sr)
