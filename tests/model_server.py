@@ -16,6 +16,7 @@ Every request is logged as (method, raw path, Range header or None).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -126,6 +127,7 @@ class ModelServer:
             h.wfile.write(body)
 
 
+@functools.cache
 def make_checkpoint_bytes(keys_json: Path, architecture: str = "Cnn6", seed: int = 0) -> bytes:
     """A real PANNs-format checkpoint (``{'model': state_dict}``) of ``architecture``,
     with the official keys and shapes and seeded random weights."""
