@@ -25,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -132,6 +133,39 @@ def download_file(
             f"{expected_hash}). It is left alone: delete or move it, then download again."
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(dest):
+        return _download(url, dest, size, hash_name, expected_hash, progress, cancel,
+                         connect_timeout, read_timeout, retries, backoff, max_backoff)
+
+
+@contextmanager
+def _exclusive(dest: Path):
+    """One writer per file across processes (the GUI and the CLI may both try): an OS
+    advisory lock on ``<dest>.lock``, released automatically if the process dies."""
+    lock_path = dest.with_name(dest.name + ".lock")
+    with open(lock_path, "a+b") as fh:
+        try:
+            if os.name == "nt":  # pragma: no cover - exercised on Windows only
+                import msvcrt
+
+                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise DownloadError(
+                f"{dest.name} is already being downloaded by another window or process. "
+                "Wait for it to finish, or stop it and try again."
+            ) from None
+        try:
+            yield
+        finally:
+            lock_path.unlink(missing_ok=True)
+
+
+def _download(url, dest, size, hash_name, expected_hash, progress, cancel,
+              connect_timeout, read_timeout, retries, backoff, max_backoff) -> DownloadResult:
     part = part_path(dest)
     opener = _build_opener(read_timeout)
 

@@ -259,3 +259,19 @@ def test_url_base_from_parameter_and_environment(monkeypatch):
     assert entry.download_url("http://other.test") == (
         "http://other.test/Cnn10_mAP%3D0.380.pth?download=1"
     )
+
+
+@pytest.mark.skipif(os.name == "nt", reason="fcntl lock held by the test itself")
+def test_a_second_concurrent_download_of_the_same_file_is_refused(server, ckpt, tmp_path):
+    import fcntl
+
+    dest = tmp_path / FILE
+    with open(tmp_path / (FILE + ".lock"), "a+b") as other:  # another process's lock
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(DownloadError, match="already being downloaded"):
+            _get(server, dest, ckpt)
+        assert server.log == []
+        fcntl.flock(other.fileno(), fcntl.LOCK_UN)
+    _get(server, dest, ckpt)
+    assert dest.read_bytes() == ckpt
+    assert sorted(p.name for p in tmp_path.iterdir()) == [FILE]
