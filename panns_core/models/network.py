@@ -11,11 +11,14 @@ model also returns its embedding.
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchlibrosa.augmentation import SpecAugmentation
 
 from .blocks import (
     AttBlock,
@@ -63,9 +66,6 @@ class PannsCNN(nn.Module):
         wavegram: bool = False,
     ) -> None:
         super().__init__()
-        from torchlibrosa.augmentation import SpecAugmentation
-        from torchlibrosa.stft import LogmelFilterBank, Spectrogram
-
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, not {head!r}")
         if trunk not in ("conv", "mobilenet_v1"):
@@ -99,14 +99,9 @@ class PannsCNN(nn.Module):
             self.pre_block4 = ConvBlock(4, 64)
 
         fc = feature_config
-        self.spectrogram_extractor = Spectrogram(
-            n_fft=fc.window_size, hop_length=fc.hop_size, win_length=fc.window_size,
-            window="hann", center=True, pad_mode="reflect", freeze_parameters=True,
-        )  # fmt: skip
-        self.logmel_extractor = LogmelFilterBank(
-            sr=fc.sample_rate, n_fft=fc.window_size, n_mels=fc.mel_bins, fmin=fc.fmin,
-            fmax=fc.fmax, ref=1.0, amin=1e-10, top_db=None, freeze_parameters=True,
-        )  # fmt: skip
+        spectrogram, logmel = _front_end(fc)
+        self.spectrogram_extractor = copy.deepcopy(spectrogram)
+        self.logmel_extractor = copy.deepcopy(logmel)
         self.spec_augmenter = SpecAugmentation(
             time_drop_width=64, time_stripes_num=2, freq_drop_width=8, freq_stripes_num=2
         )
@@ -380,6 +375,28 @@ def expand_segments(
         return frames[:, :num_frames]
     pad = frames[:, -1:].expand(-1, num_frames - frames.shape[1], -1)
     return torch.cat((frames, pad), dim=1)
+
+
+@functools.lru_cache(maxsize=8)
+def _front_end(fc: FeatureConfig) -> tuple[nn.Module, nn.Module]:
+    """torchlibrosa's STFT and mel filter bank for ``fc``, built once per config.
+
+    Building the DFT matrix takes most of a second, so models copy this prototype.
+    It is always built on the CPU (torchlibrosa fills its weights from numpy), which
+    also lets a model be built on the "meta" device to check checkpoint keys cheaply.
+    """
+    from torchlibrosa.stft import LogmelFilterBank, Spectrogram
+
+    with torch.device("cpu"):
+        spectrogram = Spectrogram(
+            n_fft=fc.window_size, hop_length=fc.hop_size, win_length=fc.window_size,
+            window="hann", center=True, pad_mode="reflect", freeze_parameters=True,
+        )  # fmt: skip
+        logmel = LogmelFilterBank(
+            sr=fc.sample_rate, n_fft=fc.window_size, n_mels=fc.mel_bins, fmin=fc.fmin,
+            fmax=fc.fmax, ref=1.0, amin=1e-10, top_db=None, freeze_parameters=True,
+        )  # fmt: skip
+    return spectrogram, logmel
 
 
 def _round_up(value: int, multiple: int) -> int:
