@@ -99,6 +99,7 @@ class Document:
         self._time_selection: tuple[float, float] | None = None
         self._scores = None
         self._scores_partial = False
+        self._scores_by_recording: dict[int, Any] = {}
         self._params = None
         self._model: str | None = None
         self._default_label = "Speech"
@@ -257,7 +258,17 @@ class Document:
     def scores_partial(self) -> bool:
         return self._scores_partial
 
-    def set_scores(self, scores, *, partial: bool = False) -> None:
+    def set_scores(self, scores, *, partial: bool = False, recording_id: int | None = None
+                   ) -> None:
+        """Scores of a recording (default: the current one); kept per recording."""
+        if recording_id is not None and (
+            self._recording is None or recording_id != self._recording.id
+        ):
+            if not partial and scores is not None:
+                self._scores_by_recording[recording_id] = scores
+            return
+        if self._recording is not None and not partial and scores is not None:
+            self._scores_by_recording[self._recording.id] = scores
         self._scores = scores
         self._scores_partial = partial
         self.events.scores.emit(scores, partial=partial)
@@ -348,7 +359,7 @@ class Document:
         self._selection = frozenset()
         self._time_selection = None
         self._cursor = 0.0
-        self._scores = None
+        self._scores = self._scores_by_recording.get(new.id) if new else None
         self._scores_partial = False
         self._view_range = (0.0, new.duration if new and new.duration > 0 else 1.0)
         self._annotations = self._load_annotations()
@@ -358,7 +369,7 @@ class Document:
         self.events.time_selection.emit(None)
         self.events.cursor.emit(0.0)
         self.events.view_range.emit(self._view_range)
-        self.events.scores.emit(None, partial=False)
+        self.events.scores.emit(self._scores, partial=False)
 
     def _load_annotations(self) -> pd.DataFrame:
         if self._recording is None or self.store is None:
@@ -539,6 +550,14 @@ class Document:
         self.apply(op, text, merge_key=f"detect:{rec_id}" if live else None)
         if not live:
             self.history.seal()
+
+    def apply_detection_to(self, rec_id: int, events: pd.DataFrame) -> None:
+        """A detection run's proposals for any recording of the project (one undo step)."""
+        store = self._require_store()
+        op = store.make_replace_proposed(rec_id, events, source=None)
+        name = next((r.name for r in self._recordings if r.id == rec_id), str(rec_id))
+        self.apply(op, f"Detection on {name}: {len(events)} proposed event(s)")
+        self.history.seal()
 
     def rederive_events(self) -> int:
         """Re-derive proposed events from the cached scores with the current params."""

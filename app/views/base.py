@@ -69,6 +69,16 @@ class TimeViewBox(pg.ViewBox):
             view.document.zoom(0.85 ** (delta / 120), center=x)
         event.accept()
 
+    def hoverEvent(self, event):  # noqa: N802
+        view = self.view
+        hover = getattr(view, "hover", None)
+        if hover is None:
+            return
+        if event.isExit():
+            hover(None)
+        else:
+            hover(self.mapSceneToView(event.scenePos()))
+
     def mouseClickEvent(self, event):  # noqa: N802
         view = self.view
         if view is None:

@@ -1,0 +1,578 @@
+"""The annotator's main window: views stacked on one time axis, docks, menus, keys.
+
+The window only assembles and routes: state lives in :class:`~app.document.Document`,
+drawing in :mod:`app.views`, sound in :class:`~app.player.Player`, detection in
+:class:`~app.panels.detection.DetectionPanel`. Other modules plug in with
+:meth:`MainWindow.add_dock` and :meth:`MainWindow.add_action`. Errors from any of them
+reach :meth:`MainWindow.show_error`, which shows the message of a PannsError (never a
+traceback); the store has already committed every finished edit.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QScrollBar,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from panns_core.errors import PannsError
+
+from . import settings
+from .document import Document
+from .panels.detection import DetectionPanel
+from .player import PLAYING, Player
+from .views.base import format_time
+from .views.events_track import EventsTrackView
+from .views.probabilities import ProbabilityCurvesView, ProbabilityHeatmapView
+from .views.spectrogram import SpectrogramView
+from .views.tiled import COLORMAPS
+from .views.waveform import WaveformView
+from .views.wavegram import WavegramView
+
+log = logging.getLogger(__name__)
+
+AUDIO_FILTER = (
+    "Audio files (*.wav *.flac *.ogg *.opus *.mp3 *.aif *.aiff *.w64 *.caf);;All files (*)"
+)
+PROJECT_FILTER = "PANNs projects (*.panns *.sqlite);;All files (*)"
+SCROLL_STEPS = 10000
+
+
+class MainWindow(QMainWindow):
+    """See the module docstring. ``MainWindow(document=None, project=None)``."""
+
+    closed = Signal()
+
+    def __init__(self, document: Document | None = None, project: str | Path | None = None,
+                 parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("PANNs Annotator")
+        self.setAcceptDrops(True)
+        self.resize(1400, 860)
+        self.document = document or Document()
+        self.player = Player(self.document, self)
+        self._build_views()
+        self._build_docks()
+        self._build_actions()
+        self._build_status_bar()
+        doc = self.document
+        doc.events.recording.connect(self._on_recording)
+        doc.events.recordings.connect(self._on_recordings)
+        doc.events.view_range.connect(self._on_view_range)
+        doc.events.cursor.connect(self._on_cursor)
+        doc.events.history.connect(self._on_history)
+        doc.events.status.connect(lambda e: self.statusBar().showMessage(e.value, 6000))
+        doc.events.project.connect(self._on_project)
+        doc.events.selection.connect(self._on_selection)
+        self.player.state_changed.connect(self._on_player_state)
+        self.player.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        if project is not None or doc.store is None:
+            self.open_project(project or settings.default_project_path())
+        self._on_history()
+
+    # ------------------------------------------------------------------ layout
+    def _build_views(self) -> None:
+        doc = self.document
+        self.waveform = WaveformView(doc)
+        self.spectrogram = SpectrogramView(doc)
+        self.wavegram = WavegramView(doc)
+        self.heatmap = ProbabilityHeatmapView(doc)
+        self.curves = ProbabilityCurvesView(doc)
+        self.events_track = EventsTrackView(doc)
+        self.views = [self.waveform, self.spectrogram, self.wavegram, self.heatmap,
+                      self.curves, self.events_track]
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setHandleWidth(3)
+        for view in self.views:
+            view.setMinimumHeight(50)
+            view.failed.connect(self.show_error)
+            self.splitter.addWidget(view)
+        self.wavegram.hide()
+        self.splitter.setSizes([120, 200, 150, 170, 120, 170])
+        self.events_track.relabel_requested.connect(self.relabel_dialog)
+        self.scrollbar = QScrollBar(Qt.Orientation.Horizontal)
+        self.scrollbar.setRange(0, 0)
+        self.scrollbar.valueChanged.connect(self._on_scrollbar)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.scrollbar)
+        self.empty_hint = QLabel(
+            "Open a recording (File ▸ Open, Ctrl+O) or drop audio files here."
+        )
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.empty_hint)
+        self.setCentralWidget(central)
+
+    def _build_docks(self) -> None:
+        self.recordings_list = QListWidget()
+        self.recordings_list.itemActivated.connect(self._on_recording_item)
+        self.recordings_list.itemClicked.connect(self._on_recording_item)
+        self.recordings_dock = self.add_dock("Recordings", self.recordings_list,
+                                             Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.detection_panel = DetectionPanel(self.document)
+        self.detection_panel.failed.connect(self.show_error)
+        self.detection_panel.manage_models.connect(self.open_model_manager)
+        self.detection_dock = self.add_dock("Detection", self.detection_panel,
+                                            Qt.DockWidgetArea.RightDockWidgetArea)
+        self.resizeDocks([self.recordings_dock], [200], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.detection_dock], [300], Qt.Orientation.Horizontal)
+
+    def add_dock(self, title: str, widget: QWidget,
+                 area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea) -> QDockWidget:
+        """Dock a panel (plug-in point for other modules); returns the dock."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        if hasattr(self, "view_menu"):
+            self.view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def add_action(self, menu: str, text: str, slot, shortcut: str | QKeySequence | None = None,
+                   tip: str = "") -> QAction:
+        """Add a menu action (plug-in point): ``menu`` is File, Edit, View, Play, Detect,
+        Models or Help."""
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(lambda *_: self._guard(slot))
+        self.menus[menu].addAction(action)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        self.menus = {name: bar.addMenu(f"&{name}") for name in
+                      ("File", "Edit", "View", "Play", "Detect", "Models", "Help")}
+        self.view_menu = self.menus["View"]
+        add = self.add_action
+        # File
+        add("File", "&Open recording…", self.open_dialog, QKeySequence.StandardKey.Open)
+        add("File", "Open &project…", self.open_project_dialog, "Ctrl+Shift+O")
+        add("File", "&New project…", self.new_project_dialog, "Ctrl+Shift+N")
+        self.recent_menu = self.menus["File"].addMenu("Recent files")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        add("File", "Open the &demo recording", self.open_demo)
+        self.menus["File"].addSeparator()
+        add("File", "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        # Edit
+        self.undo_action = add("Edit", "&Undo", self.document.undo, QKeySequence.StandardKey.Undo)
+        self.redo_action = add("Edit", "&Redo", self.document.redo, "Ctrl+Shift+Z")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.menus["Edit"].addSeparator()
+        add("Edit", "&Delete selected events", self.document.delete_events, "Delete")
+        self.delete_shortcut_backspace = add("Edit", "Delete (Backspace)",
+                                             self.document.delete_events, "Backspace")
+        self.delete_shortcut_backspace.setVisible(False)
+        add("Edit", "&Accept selected", self.accept_selected, "A")
+        add("Edit", "&Reject selected", self.reject_selected, "R")
+        add("Edit", "Re&label selected…", lambda: self.relabel_dialog(None), "L")
+        add("Edit", "Add event from time selection", self.add_from_time_selection, "Return")
+        add("Edit", "Select &all events", self.select_all, QKeySequence.StandardKey.SelectAll)
+        add("Edit", "&Next event", lambda: self.step_event(1), "N")
+        add("Edit", "&Previous event", lambda: self.step_event(-1), "P")
+        for digit in range(1, 10):
+            add("Edit", f"Label {digit} from the vocabulary",
+                lambda d=digit: self.apply_vocabulary_label(d), str(digit)).setVisible(False)
+        # View
+        add("View", "Zoom &in", lambda: self.document.zoom(0.5), "Ctrl+=")
+        add("View", "Zoom &out", lambda: self.document.zoom(2.0), "Ctrl+-")
+        add("View", "Zoom to &selection", self.zoom_to_selection, "Ctrl+E")
+        add("View", "Show &whole recording", self.document.show_all, "Ctrl+0")
+        add("View", "Scroll left", lambda: self.document.scroll(-0.25), "Left")
+        add("View", "Scroll right", lambda: self.document.scroll(0.25), "Right")
+        self.view_menu.addSeparator()
+        for view in self.views:
+            action = QAction(view.title, self, checkable=True)
+            action.setChecked(view.isVisibleTo(self) or view is not self.wavegram)
+            action.toggled.connect(view.setVisible)
+            self.view_menu.addAction(action)
+        self.view_menu.addSeparator()
+        cmap_menu = self.view_menu.addMenu("Spectrogram colours")
+        for name in COLORMAPS:
+            action = QAction(name, self, checkable=True)
+            action.setChecked(name == self.spectrogram.colormap_name)
+            action.triggered.connect(lambda _=False, n=name: self.set_colormap(n))
+            cmap_menu.addAction(action)
+        add("View", "Spectrogram dB range…", self.db_range_dialog)
+        self.view_menu.addSeparator()
+        # Play
+        self.play_action = add("Play", "&Play / pause", self.player.toggle, "Space")
+        add("Play", "&Stop", self.player.stop, "Escape")
+        add("Play", "Play &selected event", self.play_selected_event, "Shift+Space")
+        self.loop_action = QAction("&Loop", self, checkable=True)
+        self.loop_action.setShortcut("Ctrl+L")
+        self.loop_action.toggled.connect(self.player.set_loop)
+        self.menus["Play"].addAction(self.loop_action)
+        self.addAction(self.loop_action)
+        # Detect
+        add("Detect", "&Detect in this recording", self.detection_panel.run, "Ctrl+D")
+        add("Detect", "Detect in &all recordings", self.detection_panel.run_all, "Ctrl+Shift+D")
+        add("Detect", "&Cancel detection", self.detection_panel.cancel)
+        # Models
+        add("Models", "&Model manager…", self.open_model_manager)
+        # Help
+        add("Help", "&Keys and mouse", self.show_help, "F1")
+        add("Help", "&About", self.show_about)
+
+    def _build_status_bar(self) -> None:
+        self.time_label = QLabel("0:00.00")
+        self.time_label.setMinimumWidth(220)
+        self.statusBar().addPermanentWidget(self.time_label)
+
+    # ------------------------------------------------------------ open / save
+    def open_project(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.document.open_project(path)
+        settings.set_value("last_project", str(path))
+
+    def open_files(self, paths) -> None:
+        """Open one or more audio files (the first becomes current)."""
+        paths = [Path(p) for p in paths]
+        if not paths:
+            return
+        ids = self.document.add_recordings(paths)
+        self.document.set_recording(ids[0])
+        for path in paths:
+            settings.add_recent_file(path)
+
+    def open_dialog(self) -> None:
+        start = str(Path(settings.recent_files()[0]).parent) if settings.recent_files() else ""
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open recordings", start, AUDIO_FILTER)
+        if paths:
+            self.open_files(paths)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)
+        if path:
+            self.open_project(path)
+
+    def new_project_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "New project", "project.panns",
+                                              PROJECT_FILTER)
+        if path:
+            self.open_project(path)
+
+    def open_demo(self) -> None:
+        from panns_core.resources import resource_path
+
+        self.open_files([resource_path("demo.flac")])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = settings.recent_files()
+        if not files:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        for path in files:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self._guard(self.open_files, [p]))
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self._guard(self.open_files, paths)
+
+    # ------------------------------------------------------------------ editing
+    def accept_selected(self) -> None:
+        self.document.accept()
+        self.step_event(1, only_if_single=True)
+
+    def reject_selected(self) -> None:
+        self.document.reject()
+        self.step_event(1, only_if_single=True)
+
+    def step_event(self, step: int, only_if_single: bool = False) -> None:
+        doc = self.document
+        if only_if_single and len(doc.selection) != 1:
+            return
+        event_id = doc.neighbour_event(step)
+        if event_id is None:
+            return
+        doc.select(event_id)
+        row = doc.event(event_id)
+        start, stop = doc.view_range
+        if row["onset"] < start or row["offset"] > stop:
+            width = stop - start
+            centre = (row["onset"] + row["offset"]) / 2
+            doc.view_range = (centre - width / 2, centre + width / 2)
+        doc.cursor = float(row["onset"])
+
+    def select_all(self) -> None:
+        self.document.selection = self.document.annotations["id"].astype(int).tolist()
+
+    def add_from_time_selection(self) -> None:
+        span = self.document.time_selection
+        if span is not None:
+            self.document.add_event(*span)
+            self.document.time_selection = None
+
+    def apply_vocabulary_label(self, digit: int) -> None:
+        """Keys 1-9: the vocabulary entry with that hotkey (else the n-th entry)."""
+        vocab = self.document.vocabulary()
+        entry = next((e for e in vocab if e.hotkey == str(digit)), None)
+        if entry is None and len(vocab) >= digit:
+            entry = vocab[digit - 1]
+        if entry is None:
+            self.statusBar().showMessage(
+                f"No label on key {digit}: add labels to the project vocabulary first.", 6000)
+            return
+        if self.document.selection:
+            self.document.relabel(None, entry.name)
+        else:
+            self.document.default_label = entry.name
+
+    def relabel_dialog(self, ids=None) -> None:
+        """Ask for a label for ``ids`` (default: the selection). The label picker module
+        replaces this when it is installed (``self.label_picker``)."""
+        doc = self.document
+        ids = list(ids) if ids is not None else sorted(doc.selection)
+        if not ids:
+            return
+        picker = getattr(self, "label_picker", None)
+        if picker is not None:
+            label = picker(self, doc, ids)
+        else:
+            from panns_core.labels import audioset_labels
+
+            names = [e.name for e in doc.vocabulary()]
+            names += [n for n in audioset_labels().names if n not in names]
+            current = doc.event(ids[0])["label"]
+            label, ok = QInputDialog.getItem(self, "Label", "Label for the selected events:",
+                                             names, max(0, names.index(current))
+                                             if current in names else 0, True)
+            label = label if ok else None
+        if label:
+            doc.relabel(ids, label)
+
+    # -------------------------------------------------------------------- view
+    def set_colormap(self, name: str) -> None:
+        self.spectrogram.set_colormap(name)
+        self.wavegram.set_colormap(name)
+        settings.set_value("colormap", name)
+
+    def db_range_dialog(self) -> None:
+        low, high = self.spectrogram.levels
+        text, ok = QInputDialog.getText(self, "Spectrogram range",
+                                        "Floor and ceiling in dB (e.g. -90 10):",
+                                        text=f"{low:g} {high:g}")
+        if ok:
+            try:
+                low, high = (float(v) for v in text.replace(",", " ").split())
+            except ValueError:
+                raise PannsError(
+                    "Give two numbers, the floor and the ceiling, e.g. -90 10."
+                ) from None
+            self.spectrogram.set_levels(low, high)
+
+    def zoom_to_selection(self) -> None:
+        doc = self.document
+        if doc.time_selection:
+            doc.view_range = doc.time_selection
+        elif doc.selection:
+            rows = doc.annotations[doc.annotations["id"].isin(doc.selection)]
+            pad = 0.5
+            doc.view_range = (rows["onset"].min() - pad, rows["offset"].max() + pad)
+
+    def play_selected_event(self) -> None:
+        if self.document.selection:
+            self.player.play_event(min(self.document.selection))
+
+    # ----------------------------------------------------------- doc listeners
+    def _on_project(self, event) -> None:
+        path = event.value
+        self.setWindowTitle(f"PANNs Annotator — {Path(path).name if path else 'no project'}")
+
+    def _on_recordings(self, event) -> None:
+        self.recordings_list.blockSignals(True)
+        self.recordings_list.clear()
+        current = self.document.recording
+        for rec in self.document.recordings:
+            item = QListWidgetItem(f"{rec.name}\n{format_time(rec.duration, 1000)}")
+            item.setData(Qt.ItemDataRole.UserRole, rec.id)
+            item.setToolTip(str(rec.path))
+            self.recordings_list.addItem(item)
+            if current is not None and rec.id == current.id:
+                item.setSelected(True)
+                self.recordings_list.setCurrentItem(item)
+        self.recordings_list.blockSignals(False)
+
+    def _on_recording_item(self, item: QListWidgetItem) -> None:
+        rec_id = item.data(Qt.ItemDataRole.UserRole)
+        if self.document.recording is None or self.document.recording.id != rec_id:
+            self._guard(self.document.set_recording, rec_id)
+
+    def _on_recording(self, event) -> None:
+        rec = event.value
+        self.empty_hint.setVisible(rec is None)
+        self.splitter.setVisible(rec is not None)
+        self._on_recordings(None)
+        if rec is not None:
+            self.setWindowTitle(f"{rec.name} — PANNs Annotator")
+        self._update_scrollbar()
+
+    def _on_view_range(self, event) -> None:
+        self._update_scrollbar()
+        self._update_time_label()
+
+    def _update_scrollbar(self) -> None:
+        doc = self.document
+        duration = doc.duration
+        start, stop = doc.view_range
+        self.scrollbar.blockSignals(True)
+        if duration <= 0 or stop - start >= duration - 1e-9:
+            self.scrollbar.setRange(0, 0)
+        else:
+            page = int(SCROLL_STEPS * (stop - start) / duration)
+            self.scrollbar.setRange(0, SCROLL_STEPS - page)
+            self.scrollbar.setPageStep(max(1, page))
+            self.scrollbar.setSingleStep(max(1, page // 10))
+            self.scrollbar.setValue(int(SCROLL_STEPS * start / duration))
+        self.scrollbar.blockSignals(False)
+
+    def _on_scrollbar(self, value: int) -> None:
+        doc = self.document
+        start, stop = doc.view_range
+        new_start = value / SCROLL_STEPS * doc.duration
+        doc.view_range = (new_start, new_start + stop - start)
+
+    def _on_cursor(self, event) -> None:
+        self._update_time_label()
+
+    def _update_time_label(self) -> None:
+        doc = self.document
+        start, stop = doc.view_range
+        self.time_label.setText(
+            f"▶ {format_time(doc.cursor, 1)}   view {format_time(start, stop - start)}"
+            f"–{format_time(stop, stop - start)}"
+        )
+
+    def _on_history(self, event=None) -> None:
+        history = self.document.history
+        self.undo_action.setEnabled(history.can_undo)
+        self.redo_action.setEnabled(history.can_redo)
+        self.undo_action.setText(f"&Undo {history.undo_text}".strip())
+        self.redo_action.setText(f"&Redo {history.redo_text}".strip())
+
+    def _on_selection(self, event) -> None:
+        n = len(event.value)
+        if n:
+            self.statusBar().showMessage(
+                f"{n} event(s) selected — A accept, R reject, L relabel, Del delete", 4000)
+
+    def _on_player_state(self, state: str) -> None:
+        self.play_action.setText("&Pause" if state == PLAYING else "&Play / pause")
+
+    # ------------------------------------------------------------------ dialogs
+    def open_model_manager(self) -> None:
+        from .dialogs.model_manager import ModelManagerDialog
+
+        dialog = ModelManagerDialog(self)
+        dialog.models_changed.connect(self.detection_panel.refresh_models)
+        dialog.models_changed.connect(self.wavegram.refresh_model)
+        dialog.exec()
+
+    def show_help(self) -> None:
+        QMessageBox.information(self, "Keys and mouse", HELP_TEXT)
+
+    def show_about(self) -> None:
+        from panns_core import __version__
+
+        QMessageBox.about(
+            self, "About PANNs Annotator",
+            f"PANNs Annotator {__version__}\n\nSee, hear, detect and correct sound events "
+            "with PANNs CNN14 models (Kong et al., 2020).",
+        )
+
+    # ------------------------------------------------------------------- errors
+    def _guard(self, func, *args):
+        try:
+            return func(*args)
+        except Exception as error:
+            self.show_error(error)
+            return None
+
+    def show_error(self, error: BaseException) -> None:
+        """A message box with what went wrong and what to do; never a traceback."""
+        if isinstance(error, PannsError):
+            text = str(error)
+        else:
+            log.error("unexpected error\n%s", "".join(traceback.format_exception(error)))
+            text = (f"Something unexpected went wrong: {type(error).__name__}: {error}\n\n"
+                    "Your edits are saved. Please report this with the log.")
+        self.last_error = text
+        self.statusBar().showMessage(text.splitlines()[0], 10000)
+        if getattr(self, "quiet_errors", False):
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, "PANNs Annotator", text,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setModal(True)
+        QTimer.singleShot(0, box.open)
+
+    # -------------------------------------------------------------------- close
+    def shutdown(self) -> None:
+        """Stop playback and every worker of the window (idempotent)."""
+        self.player.shutdown()
+        self.detection_panel.shutdown()
+        for view in self.views:
+            view.shutdown()
+        from .workers import cancel_all
+
+        cancel_all(wait=10.0)
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.shutdown()
+        settings.set_value("geometry", self.saveGeometry())
+        self.document.close_project()
+        self.closed.emit()
+        super().closeEvent(event)
+
+
+HELP_TEXT = """Mouse
+  Wheel: zoom time around the pointer.  Shift+wheel: scroll.
+  Right- or middle-drag: pan.  Left click: move the cursor.
+  Left drag (waveform, spectrogram): select a time span (Enter adds an event).
+  Events track: click selects (Shift adds, Ctrl toggles), drag moves,
+  drag an edge resizes, drag on empty space adds, double-click relabels.
+
+Keys
+  Space play/pause · Shift+Space play the selected event · Esc stop · Ctrl+L loop
+  A accept · R reject · L relabel · Del delete · N / P next / previous event
+  1-9 label from the vocabulary · Ctrl+Z undo · Ctrl+Shift+Z redo
+  Ctrl+D detect · Ctrl+= / Ctrl+- zoom · Ctrl+0 whole recording · ←/→ scroll
+"""
+
+
+def settings_store() -> QSettings:  # pragma: no cover - convenience for other modules
+    return settings.qsettings()

@@ -1,0 +1,406 @@
+"""Detection panel: model choice, run / run-all with progress and cancel, and the
+post-processing controls that re-derive events live from the cached scores.
+
+Detection runs in a worker: the checkpoint is loaded there (torch is imported there,
+never on the Qt thread at start-up), windows of about 10 s are scored one after the
+other and each chunk's probabilities go to the document at once, so the views fill in
+while it runs. Moving a control re-derives the proposed events from the scores
+already computed (no model run); consecutive changes fold into one undo step.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..document import Document
+from ..workers import Worker
+
+log = logging.getLogger(__name__)
+
+BODY_SECONDS = 10.24  # windows the GUI asks for: short, so results stream in
+
+
+def list_model_names() -> tuple[list[str], str | None]:
+    """(installed model names, default name) from the registry; cheap (no torch)."""
+    from panns_core.registry import get_registry
+
+    registry = get_registry()
+    names = [record.name for record in registry.list_models()]
+    try:
+        default = registry.default_name()
+    except Exception:  # a broken registry entry must not break the menu
+        default = None
+    return names, default
+
+
+_MODEL_CACHE: dict = {}
+
+
+def load_model(spec: str | None):
+    """The loaded checkpoint for a registry name/path (cached; runs on a worker)."""
+    from panns_core.model_source import resolve_checkpoint
+
+    key = spec or "<default>"
+    ckpt = _MODEL_CACHE.get(key)
+    if ckpt is None:
+        ckpt = resolve_checkpoint(spec)
+        _MODEL_CACHE.clear()
+        _MODEL_CACHE[key] = ckpt
+    return ckpt
+
+
+def detection_job(jobs: list[tuple[int, str]], spec: str | None, cancel=None):
+    """Yield ("chunk", rec_id, partial Scores) while scoring, ("done", rec_id, Scores)."""
+    from panns_core.inference import checkpoint_model_id, iter_detect
+    from panns_core.scores import Scores
+
+    ckpt = load_model(spec)
+    model_id = checkpoint_model_id(ckpt)
+    labels = list(ckpt.labels)
+    for rec_id, path in jobs:
+        parts: list[np.ndarray] = []
+        seg = None
+        for chunk in iter_detect(path, ckpt, body_seconds=BODY_SECONDS, cancel=cancel):
+            parts.append(chunk.probabilities)
+            seg = chunk.segment_seconds
+            probs = np.concatenate(parts, axis=0)
+            duration = chunk.recording_seconds if chunk.is_last else chunk.end
+            scores = Scores(probs, seg, labels, model_id=model_id,
+                            duration=max(duration, len(probs) * seg - seg + 1e-6))
+            if chunk.is_last:
+                yield ("done", rec_id, scores)
+            else:
+                yield ("chunk", rec_id, scores, chunk.fraction)
+
+
+class DetectionPanel(QWidget):
+    """The dock widget; ``run()`` / ``run_all()`` / ``cancel()`` drive it from menus too."""
+
+    started = Signal()
+    finished = Signal()
+    failed = Signal(object)
+    manage_models = Signal()
+
+    def __init__(self, document: Document, parent=None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.worker: Worker | None = None
+        self._jobs_total = 0
+        self._jobs_done = 0
+        self._rederive_timer = QTimer(self)
+        self._rederive_timer.setSingleShot(True)
+        self._rederive_timer.setInterval(250)
+        self._rederive_timer.timeout.connect(self._rederive)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+
+        model_box = QGroupBox("Model")
+        model_layout = QVBoxLayout(model_box)
+        row = QHBoxLayout()
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("Installed models (Models ▸ Model manager to add more)")
+        self.model_combo.currentIndexChanged.connect(self._on_model_chosen)
+        manage = QPushButton("Manage…")
+        manage.clicked.connect(self.manage_models.emit)
+        row.addWidget(self.model_combo, 1)
+        row.addWidget(manage)
+        model_layout.addLayout(row)
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Detect")
+        self.run_button.setToolTip("Run detection on the current recording (Ctrl+D)")
+        self.run_button.clicked.connect(self.run)
+        self.run_all_button = QPushButton("Detect all")
+        self.run_all_button.setToolTip("Run detection on every recording of the project")
+        self.run_all_button.clicked.connect(self.run_all)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
+        for button in (self.run_button, self.run_all_button, self.cancel_button):
+            buttons.addWidget(button)
+        model_layout.addLayout(buttons)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        self.progress.setValue(0)
+        model_layout.addWidget(self.progress)
+        layout.addWidget(model_box)
+
+        params_box = QGroupBox("Events from scores")
+        form = QFormLayout(params_box)
+        params = document.params
+        self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
+        self.threshold_slider.setRange(1, 99)
+        self.threshold_slider.setValue(round(params.threshold * 100))
+        self.threshold_spin = _spin(0.01, 0.99, 0.01, params.threshold, 2)
+        trow = QHBoxLayout()
+        trow.addWidget(self.threshold_slider, 1)
+        trow.addWidget(self.threshold_spin)
+        form.addRow("Threshold", trow)
+        off = params.off_threshold if params.off_threshold is not None else params.threshold
+        self.off_spin = _spin(0.01, 0.99, 0.01, off, 2)
+        self.off_spin.setToolTip("Hysteresis: an event ends when the probability drops below this")
+        form.addRow("Off threshold", self.off_spin)
+        self.median_spin = _spin(0.0, 5.0, 0.32, params.median_seconds, 2, " s")
+        form.addRow("Median filter", self.median_spin)
+        self.min_duration_spin = _spin(0.0, 10.0, 0.1, params.min_duration, 2, " s")
+        form.addRow("Min duration", self.min_duration_spin)
+        self.merge_spin = _spin(0.0, 10.0, 0.1, params.merge_gap, 2, " s")
+        form.addRow("Merge gaps <", self.merge_spin)
+        self.top_k_spin = QSpinBox()
+        self.top_k_spin.setRange(0, 527)
+        self.top_k_spin.setSpecialValueText("all classes")
+        self.top_k_spin.setValue(params.top_k or 0)
+        self.top_k_spin.setToolTip("Look for events only in the k classes with the highest peaks")
+        form.addRow("Top classes", self.top_k_spin)
+        self.classes_edit = QLineEdit()
+        self.classes_edit.setPlaceholderText("all (or: Dog, Bird, Speech)")
+        self.classes_edit.setToolTip("Only these classes (comma separated)")
+        form.addRow("Class filter", self.classes_edit)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        form.addRow(self.summary)
+        layout.addWidget(params_box)
+        layout.addStretch(1)
+
+        self.threshold_slider.valueChanged.connect(
+            lambda v: self.threshold_spin.setValue(v / 100.0))
+        self.threshold_spin.valueChanged.connect(self._on_threshold_spin)
+        for widget in (self.off_spin, self.median_spin, self.min_duration_spin, self.merge_spin):
+            widget.valueChanged.connect(self._controls_changed)
+        self.top_k_spin.valueChanged.connect(self._controls_changed)
+        self.classes_edit.editingFinished.connect(self._controls_changed)
+        document.events.params.connect(self._on_params)
+        document.events.model.connect(self._on_model)
+        document.events.recording.connect(self._update_buttons)
+        document.events.recordings.connect(self._update_buttons)
+        self.refresh_models()
+        self._update_buttons()
+
+    # ------------------------------------------------------------------- models
+    def refresh_models(self) -> None:
+        try:
+            names, default = list_model_names()
+        except Exception as error:
+            names, default = [], None
+            log.debug("listing models failed: %s", error)
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        if not names:
+            self.model_combo.addItem("No model installed", None)
+        for name in names:
+            text = f"{name}  (default)" if name == default else name
+            self.model_combo.addItem(text, name)
+        current = self.document.model or default
+        index = self.model_combo.findData(current)
+        self.model_combo.setCurrentIndex(max(0, index))
+        self.model_combo.blockSignals(False)
+        if self.document.model is None and names:
+            self.document.model = self.model_combo.currentData()
+        self._update_buttons()
+
+    def _on_model_chosen(self, index: int) -> None:
+        self.document.model = self.model_combo.itemData(index)
+
+    def _on_model(self, event) -> None:
+        index = self.model_combo.findData(event.value)
+        if index >= 0 and index != self.model_combo.currentIndex():
+            self.model_combo.blockSignals(True)
+            self.model_combo.setCurrentIndex(index)
+            self.model_combo.blockSignals(False)
+
+    # -------------------------------------------------------------------- runs
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def _update_buttons(self, *_args) -> None:
+        has_model = self.model_combo.currentData() is not None
+        busy = self.running
+        self.run_button.setEnabled(has_model and not busy and self.document.recording is not None)
+        self.run_all_button.setEnabled(has_model and not busy and bool(self.document.recordings))
+        self.cancel_button.setEnabled(busy)
+
+    def run(self) -> None:
+        rec = self.document.recording
+        if rec is not None:
+            self._start([(rec.id, str(rec.path))])
+
+    def run_all(self) -> None:
+        self._start([(r.id, str(r.path)) for r in self.document.recordings])
+
+    def _start(self, jobs: list[tuple[int, str]]) -> None:
+        if self.running or not jobs:
+            return
+        spec = self.document.model
+        self._jobs_total = len(jobs)
+        self._jobs_done = 0
+        self.worker = Worker(detection_job, jobs, spec)
+        self.worker.yielded.connect(self._on_yield)
+        self.worker.errored.connect(self._on_error)
+        self.worker.aborted.connect(self._on_aborted)
+        self.worker.finished.connect(self._on_finished)
+        self.progress.setValue(0)
+        self.progress.setFormat("loading model…")
+        self.worker.start()
+        self._update_buttons()
+        self.started.emit()
+        self.document.status(f"Detecting with {spec or 'the default model'}…")
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.progress.setFormat("cancelling…")
+
+    def _on_yield(self, item) -> None:
+        kind, rec_id = item[0], item[1]
+        scores = item[2]
+        doc = self.document
+        if kind == "chunk":
+            fraction = (self._jobs_done + item[3]) / self._jobs_total
+            self._set_progress(fraction)
+            doc.set_scores(scores, partial=True, recording_id=rec_id)
+            return
+        self._jobs_done += 1
+        self._set_progress(self._jobs_done / self._jobs_total)
+        doc.set_scores(scores, partial=False, recording_id=rec_id)
+        events = _derive(scores, doc.params, rec_id, doc)
+        doc.apply_detection_to(rec_id, events)
+        self._update_summary()
+
+    def _set_progress(self, fraction: float) -> None:
+        self.progress.setValue(round(fraction * 1000))
+        extra = f" ({self._jobs_done}/{self._jobs_total} files)" if self._jobs_total > 1 else ""
+        self.progress.setFormat(f"{fraction * 100:.0f} %{extra}")
+
+    def _on_error(self, error) -> None:
+        self.progress.setFormat("failed")
+        self.failed.emit(error)
+
+    def _on_aborted(self) -> None:
+        self.progress.setFormat("cancelled")
+        doc = self.document
+        if doc.scores_partial:  # drop the half-drawn scores of the cancelled run
+            previous = doc._scores_by_recording.get(doc.recording.id) if doc.recording else None
+            doc.set_scores(previous, partial=False)
+        doc.status("Detection cancelled; the events of finished recordings are kept.")
+
+    def _on_finished(self) -> None:
+        done = self.progress.format() not in ("cancelled", "failed")
+        self.worker = None
+        if done:
+            self.progress.setFormat("done")
+            self.progress.setValue(1000)
+            self.document.status("Detection finished.")
+        self._update_buttons()
+        self.finished.emit()
+
+    # ------------------------------------------------------------------ params
+    def _on_threshold_spin(self, value: float) -> None:
+        self.threshold_slider.blockSignals(True)
+        self.threshold_slider.setValue(round(value * 100))
+        self.threshold_slider.blockSignals(False)
+        if self.off_spin.value() > value:
+            self.off_spin.blockSignals(True)
+            self.off_spin.setValue(value)
+            self.off_spin.blockSignals(False)
+        self._controls_changed()
+
+    def _controls_changed(self, *_args) -> None:
+        text = self.classes_edit.text().strip()
+        classes = [c.strip() for c in text.split(",") if c.strip()] or None
+        threshold = self.threshold_spin.value()
+        self.document.update_params(
+            threshold=threshold,
+            off_threshold=min(self.off_spin.value(), threshold),
+            median_seconds=self.median_spin.value(),
+            min_duration=self.min_duration_spin.value(),
+            merge_gap=self.merge_spin.value(),
+            top_k=self.top_k_spin.value() or None,
+            classes=classes,
+        )
+
+    def _on_params(self, event) -> None:
+        params = event.value
+        for widget, value in (
+            (self.threshold_spin, params.threshold),
+            (self.off_spin, params.off_threshold if params.off_threshold is not None
+             else params.threshold),
+            (self.median_spin, params.median_seconds),
+            (self.min_duration_spin, params.min_duration),
+            (self.merge_spin, params.merge_gap),
+        ):
+            if abs(widget.value() - value) > 1e-9:
+                widget.blockSignals(True)
+                widget.setValue(value)
+                widget.blockSignals(False)
+        self.threshold_slider.blockSignals(True)
+        self.threshold_slider.setValue(round(params.threshold * 100))
+        self.threshold_slider.blockSignals(False)
+        if self.document.scores is not None and not self.document.scores_partial:
+            self._rederive_timer.start()
+
+    def _rederive(self) -> None:
+        doc = self.document
+        if doc.scores is None or doc.recording is None or self.running:
+            return
+        try:
+            n = doc.rederive_events()
+        except Exception as error:
+            self.failed.emit(error)
+            return
+        self._update_summary(n)
+
+    def flush(self) -> None:
+        """Apply a pending re-derivation now (tests, before closing)."""
+        if self._rederive_timer.isActive():
+            self._rederive_timer.stop()
+            self._rederive()
+
+    def _update_summary(self, n: int | None = None) -> None:
+        counts = self.document.annotations["status"].value_counts().to_dict()
+        parts = [f"{v} {k}" for k, v in sorted(counts.items())]
+        self.summary.setText("Events: " + (", ".join(parts) if parts else "none"))
+
+    def shutdown(self) -> None:
+        self._rederive_timer.stop()
+        if self.worker is not None:
+            self.worker.cancel()
+
+
+def _derive(scores, params, rec_id, doc):
+    from panns_core.postprocess import scores_to_events
+
+    path = next((str(r.path) for r in doc.recordings if r.id == rec_id), "")
+    return scores_to_events(scores, params, recording=path)
+
+
+def _spin(low, high, step, value, decimals, suffix=""):
+    spin = QDoubleSpinBox()
+    spin.setRange(low, high)
+    spin.setSingleStep(step)
+    spin.setDecimals(decimals)
+    spin.setValue(value)
+    if suffix:
+        spin.setSuffix(suffix)
+    spin.setKeyboardTracking(False)
+    return spin
