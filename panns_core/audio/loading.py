@@ -150,10 +150,25 @@ def load_audio(
     loaded at this rate (samples ``round(start*rate)`` to ``round(stop*rate)``), so it is
     empty if ``start`` is past the end. Returns ``(samples, rate)``.
     """
-    _info, rate, chunks = stream_resampled(path, sample_rate, channel, start, stop)
-    parts = list(chunks)
-    x = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-    return x, rate
+    info, rate, chunks = stream_resampled(path, sample_rate, channel, start, stop)
+    # Fill one preallocated array (the header's length, exact except for MP3) rather than
+    # concatenating chunks, which would need twice the memory of the result at the end.
+    k0 = round(start * rate)
+    expected = round(info.frames * rate / info.sample_rate)
+    if stop is not None:
+        expected = min(expected, round(stop * rate))
+    out = np.empty(max(0, expected - k0), dtype=np.float32)
+    n = 0
+    extra: list[np.ndarray] = []
+    for chunk in chunks:
+        take = min(len(chunk), len(out) - n)
+        out[n: n + take] = chunk[:take]
+        n += take
+        if take < len(chunk):
+            extra.append(chunk[take:])
+    if extra:
+        return np.concatenate([out, *extra]), rate
+    return (out if n == len(out) else out[:n].copy()), rate
 
 
 def read_range(
