@@ -107,7 +107,7 @@ class ModelRegistry:
 
     def list_models(self) -> list[ModelRecord]:
         """Installed models, oldest first."""
-        rows = self._select("ORDER BY created, name")
+        rows = self._select("ORDER BY rowid")
         return [self._record(row) for row in rows]
 
     def find(self, name: str) -> ModelRecord | None:
@@ -117,7 +117,7 @@ class ModelRegistry:
         if not rows:
             entry = self.catalogue.find(name)
             if entry is not None:
-                rows = self._select("WHERE catalogue_name = ? ORDER BY created LIMIT 1",
+                rows = self._select("WHERE catalogue_name = ? ORDER BY rowid LIMIT 1",
                                     (entry.name,))
         return self._record(rows[0]) if rows else None
 
