@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import StoreError
@@ -320,7 +321,7 @@ class ProjectStore:
             if name and name not in have:
                 self.add_label(name)
 
-    def update_label(self, name: str, **fields: Any) -> LabelEntry:
+    def update_label(self, name: str, /, **fields: Any) -> LabelEntry:
         """Change name, mid, colour, hotkey or position of a vocabulary entry.
 
         Renaming does not relabel events; apply ops.relabel for that (undoable).
@@ -421,12 +422,16 @@ class ProjectStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY e.recording_id, e.onset, e.id"
         rows = self._query(sql, params)
-        frame = pd.DataFrame.from_records(rows, columns=list(EVENT_FRAME_COLUMNS))
-        for column in _FLOAT_COLUMNS:
-            frame[column] = frame[column].astype("float64")
-        frame["id"] = frame["id"].astype("int64")
-        frame["recording_id"] = frame["recording_id"].astype("int64")
-        return frame
+        columns = list(zip(*rows)) if rows else [()] * len(EVENT_FRAME_COLUMNS)
+        data = {}
+        for name, values in zip(EVENT_FRAME_COLUMNS, columns):
+            if name in _FLOAT_COLUMNS:
+                data[name] = np.array(values, dtype=np.float64)  # NULL -> NaN
+            elif name in ("id", "recording_id"):
+                data[name] = np.array(values, dtype=np.int64)
+            else:
+                data[name] = np.array(values, dtype=object)
+        return pd.DataFrame(data, copy=False)
 
     def event(self, event_id: int) -> dict[str, Any]:
         frame = self.events(ids=[event_id])
@@ -557,8 +562,6 @@ def _column(series: pd.Series) -> list:
 
 def _check_times(frame: pd.DataFrame) -> None:
     onset, offset = frame["onset"].to_numpy(), frame["offset"].to_numpy()
-    import numpy as np
-
     bad = ~(np.isfinite(onset) & np.isfinite(offset) & (onset >= 0) & (offset >= onset))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
