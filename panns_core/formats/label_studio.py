@@ -138,8 +138,8 @@ def read(text: str, name: str) -> pd.DataFrame:
                 model = prediction.get("model_version") or "label-studio"
                 score = prediction.get("score")
                 default = math.nan if score is None else _number(score, name, here, "score")
-                rows += _regions(prediction.get("result", []), name, here, text_field(model),
-                                 PROPOSED, default)
+                rows += _regions(prediction.get("result", []), name, here, recording,
+                                 text_field(model), PROPOSED, default)
         else:
             # JSON-MIN: regions under a key of the task itself (usually "label").
             for key, value in task.items():
