@@ -20,6 +20,8 @@ from ..errors import Cancelled, PannsError
 # One module per subcommand group, in the order shown by --help.
 COMMAND_MODULES: tuple[str, ...] = (
     "labels",
+    "convert",
+    "project",
     "models",
     "evaluate",
 )

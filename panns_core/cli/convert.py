@@ -1,0 +1,53 @@
+"""``panns-sed convert``: turn an annotation file into another format."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "convert",
+        help="convert an annotation file to another format",
+        description=(
+            "Read annotations (DCASE TSV, Audacity labels, Raven selection table, Sonic "
+            "Visualiser CSV, Label Studio JSON; detected from the content) and write them "
+            "in another format."
+        ),
+    )
+    parser.add_argument("input", type=Path, help="annotation file to read")
+    parser.add_argument("--to", required=True, dest="to_format",
+                        help="format to write: dcase, audacity, raven, sonic_visualiser, "
+                             "label_studio")
+    parser.add_argument("--from", dest="from_format", help="format of the input (default: detect)")
+    parser.add_argument("--out", type=Path,
+                        help="file to write (default: the input's name with the new extension)")
+    parser.add_argument("--recording",
+                        help="recording name for formats that do not name one (e.g. Audacity)")
+    parser.set_defaults(func=run)
+
+
+def output_path(source: Path, fmt: str) -> Path:
+    from ..formats import EXTENSIONS
+
+    stem = source.name
+    for suffix in (".selections.txt", *EXTENSIONS.values()):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return source.with_name(stem + EXTENSIONS[fmt])
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import FormatError
+    from ..formats import format_name, read_annotations, write_annotations
+
+    fmt = format_name(args.to_format)
+    events = read_annotations(args.input, args.from_format, recording=args.recording)
+    out = args.out or output_path(args.input, fmt)
+    if out.resolve() == args.input.resolve():
+        raise FormatError(f"Refusing to overwrite the input {args.input}; pass --out.")
+    write_annotations(events, out, fmt)
+    print(f"{len(events)} events -> {out}")
+    return 0

@@ -1,0 +1,180 @@
+"""``panns-sed project``: create a project, add recordings, import/export annotations."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aif", ".aiff", ".w64", ".caf")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "project", help="manage a project file (recordings, annotations)",
+        description="Create a project, add recordings, import and export annotations.",
+    )
+    sub = parser.add_subparsers(dest="project_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser("create", help="create a new, empty project file")
+    p.add_argument("project", type=Path)
+    p.set_defaults(func=run_create)
+
+    p = sub.add_parser("add", help="add audio files (or every audio file in folders)")
+    p.add_argument("project", type=Path)
+    p.add_argument("audio", type=Path, nargs="+")
+    p.set_defaults(func=run_add)
+
+    p = sub.add_parser("import", help="import annotation files into the project")
+    p.add_argument("project", type=Path)
+    p.add_argument("annotations", type=Path, nargs="+")
+    p.add_argument("--recording", help="recording (path, name or id) the events belong to")
+    p.add_argument("--format", help="format of the files (default: detect)")
+    p.set_defaults(func=run_import)
+
+    p = sub.add_parser("export", help="export the project's events")
+    p.add_argument("project", type=Path)
+    p.add_argument("--format", required=True, help="dcase, audacity, raven, sonic_visualiser, "
+                                                   "label_studio")
+    p.add_argument("--out", type=Path, required=True,
+                   help="a file, or a folder for one file per recording")
+    p.add_argument("--recording", action="append", help="only this recording (repeatable)")
+    p.add_argument("--status", action="append",
+                   help="only events with this status (repeatable; default: all but rejected)")
+    p.set_defaults(func=run_export)
+
+    p = sub.add_parser("info", help="summarise a project")
+    p.add_argument("project", type=Path)
+    p.set_defaults(func=run_info)
+
+    p = sub.add_parser("relocate", help="find moved recordings in a folder by content")
+    p.add_argument("project", type=Path)
+    p.add_argument("folder", type=Path)
+    p.set_defaults(func=run_relocate)
+
+
+def _open(path: Path, create: bool = False):
+    from ..store import ProjectStore
+
+    return ProjectStore(path, create=create)
+
+
+def run_create(args: argparse.Namespace) -> int:
+    from ..errors import StoreError
+
+    if args.project.exists():
+        raise StoreError(f"{args.project} exists already; choose another name.")
+    with _open(args.project, create=True):
+        pass
+    print(f"created {args.project}")
+    return 0
+
+
+def run_add(args: argparse.Namespace) -> int:
+    files: list[Path] = []
+    for item in args.audio:
+        if item.is_dir():
+            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+        else:
+            files.append(item)
+    with _open(args.project) as store:
+        for file in files:
+            rec = store.recording(store.add_recording(file))
+            print(f"{rec.id}\t{rec.duration:.3f} s\t{rec.sample_rate} Hz\t{rec.path}")
+    return 0
+
+
+def _match_recording(store, events, annotation: Path, explicit: str | None) -> None:
+    """Fill in or resolve the recording of imported events (in place)."""
+    from ..errors import StoreError
+
+    if explicit is not None:
+        events["recording"] = str(store.recording_id(explicit))
+        return
+    unnamed = events["recording"] == ""
+    if unnamed.any():
+        recordings = store.recordings()
+        name = annotation.name.lower()
+        candidates = [r for r in recordings if name.startswith(r.path.stem.lower())]
+        if len(recordings) == 1:
+            candidates = recordings
+        if len(candidates) != 1:
+            raise StoreError(
+                f"{annotation} does not say which recording it annotates and its name matches "
+                f"{len(candidates)} recordings of the project; pass --recording."
+            )
+        events.loc[unnamed, "recording"] = str(candidates[0].id)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from ..formats import read_annotations
+
+    with _open(args.project) as store:
+        for annotation in args.annotations:
+            events = read_annotations(annotation, args.format)
+            _match_recording(store, events, annotation, args.recording)
+            ids = store.add_events(events)
+            store.ensure_labels(events["label"])
+            print(f"{len(ids)} events from {annotation}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from ..errors import FormatError
+    from ..events import REJECTED, STATUSES
+    from ..formats import EXTENSIONS, MULTI_RECORDING, format_name, write_annotations
+
+    fmt = format_name(args.format)
+    statuses = args.status or [s for s in STATUSES if s != REJECTED]
+    with _open(args.project) as store:
+        if args.recording:
+            frames = [store.events(r, statuses=statuses) for r in args.recording]
+            import pandas as pd
+
+            events = pd.concat(frames, ignore_index=True)
+        else:
+            events = store.events(statuses=statuses)
+        paths = dict(zip(events["recording_id"], events["recording"]))
+    events["recording"] = events["recording"].map(lambda p: Path(p).name)
+    one_file = not args.out.is_dir() and args.out.suffix != ""
+    if one_file:
+        if fmt not in MULTI_RECORDING and events["recording_id"].nunique() > 1:
+            raise FormatError(
+                f"A {fmt} file holds one recording, but {events['recording_id'].nunique()} "
+                "have events; pass --recording, or a folder as --out for one file each."
+            )
+        write_annotations(events, args.out, fmt)
+        print(f"{len(events)} events -> {args.out}")
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    for rec_id, part in events.groupby("recording_id", sort=True):
+        out = args.out / (Path(paths[rec_id]).stem + EXTENSIONS[fmt])
+        write_annotations(part, out, fmt)
+        print(f"{len(part)} events -> {out}")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    with _open(args.project) as store:
+        info = store.info()
+        print(f"project\t{info['path']} (schema {info['schema_version']})")
+        print(f"recordings\t{info['recordings']} ({info['missing_recordings']} missing), "
+              f"{info['duration']:.1f} s")
+        events = info["events"]
+        print(f"events\t{sum(events.values())} "
+              f"({', '.join(f'{k} {v}' for k, v in events.items() if v)})")
+        print(f"labels\t{info['event_labels']} in events, {info['labels']} in the vocabulary")
+        print(f"models\t{info['models']}; training runs\t{info['training_runs']}")
+        for rec in store.recordings():
+            flag = "" if rec.exists else "\tMISSING"
+            print(f"{rec.id}\t{rec.path}{flag}")
+    return 0
+
+
+def run_relocate(args: argparse.Namespace) -> int:
+    with _open(args.project) as store:
+        found = store.relocate(args.folder)
+        for rec_id, path in found.items():
+            print(f"{rec_id}\t{path}")
+        missing = store.missing_recordings()
+    print(f"found {len(found)}; still missing {len(missing)}")
+    return 0 if not missing else 1
