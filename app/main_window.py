@@ -70,6 +70,9 @@ class MainWindow(QMainWindow):
         self._build_views()
         self._build_docks()
         self._build_actions()
+        from .plugins import install_all
+
+        install_all(self)  # events table, review, label picker, import/export, fine-tune
         self._build_status_bar()
         doc = self.document
         doc.events.recording.connect(self._on_recording)

@@ -1,0 +1,14 @@
+"""Panels and dialogs that plug into the main window through its public hooks
+(:meth:`MainWindow.add_dock`, :meth:`MainWindow.add_action`, ``label_picker``).
+
+``install_all(window)`` is called once from the window's constructor, after its own
+menus and docks exist; each module's ``install(window)`` adds what it needs.
+"""
+
+from __future__ import annotations
+
+
+def install_all(window) -> None:
+    from .panels import events_table
+
+    events_table.install(window)
