@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "project",
     "models",
     "evaluate",
+    "record",
 )
 
 

@@ -199,7 +199,12 @@ class Recorder:
         if self._state is State.STOPPED:
             raise AudioError("This recording has stopped; start a new one.")
         if self._state is State.IDLE:
-            self.arm()
+            # Write from the very first block (an unpaced device can deliver seconds of
+            # audio before a queued "resume" would arrive).
+            self._paused = False
+            self._open_stream()
+            self._state = State.RECORDING
+            return
         self.resume()
 
     def pause(self) -> None:
@@ -230,6 +235,7 @@ class Recorder:
         if self._state is State.STOPPED:
             raise AudioError("This recording has already stopped.")
         self._stopping = True
+        self._queue.put(("pause",))  # audio arriving after the request is not recorded
         self._close_stream(close_timeout)
         if self._writer_thread is not None:
             self._queue.put(_STOP)
@@ -283,6 +289,11 @@ class Recorder:
                 dtype=self.dtype,
             )
         except Exception as error:
+            if not self._opens_at_all(sd):
+                raise DeviceError(
+                    f"Cannot open the {where}: {error}. Check that it is connected and not "
+                    "used by another program, or pick another device."
+                ) from None
             raise DeviceError(
                 f"The {where} does not accept {self.sample_rate} Hz, {self.channels} "
                 f"channel(s), {self.dtype}: {error}. Pick another rate or channel count."
@@ -320,6 +331,16 @@ class Recorder:
                 f"Cannot start the {where}: {error}. Check that it is connected and not "
                 "used by another program, or pick another device."
             ) from None
+
+    def _opens_at_all(self, sd: Any) -> bool:
+        """Whether the device accepts its own default settings (else it is unusable)."""
+        try:
+            sd.check_input_settings(
+                device=self.device.index, samplerate=self.device.default_rate, channels=1
+            )
+        except Exception:
+            return False
+        return True
 
     def _close_stream(self, timeout: float) -> None:
         stream, self._stream = self._stream, None

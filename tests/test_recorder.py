@@ -1,0 +1,402 @@
+"""The recording engine with real capture: sounddevice -> PortAudio -> ALSA file plugin.
+
+Two kinds of source (see /work/shared/testing/README.md):
+  * a raw file: unpaced, the whole file arrives in milliseconds (bit-exactness tests);
+  * a FIFO that the test feeds block by block (``PacedSource``): the capture thread blocks
+    in read() until the test writes, so the test decides exactly which frames have
+    arrived when it tags, pauses or kills. Each write is one whole PortAudio block (the
+    ALSA file plugin reads one period per call and fills a short read with stale bytes).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from panns_core.errors import AudioError, DeviceError
+from panns_core.recording import HotkeyTagger, Recorder, State, TagTracker
+from panns_core.recording.levels import LevelMeter, to_float
+from panns_core.ringbuffer import RingBuffer
+
+RATE = 16000
+BLOCK = 1024
+F_SETPIPE_SZ = 1031
+
+
+def raw_source(path: Path, samples: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the capture device at a raw file holding ``samples`` then 3 s of silence."""
+    pad = np.zeros((3 * RATE, *samples.shape[1:]), dtype=samples.dtype)
+    np.concatenate([samples, pad]).tofile(path)
+    monkeypatch.setenv("SD_TEST_INFILE", str(path))
+
+
+class PacedSource:
+    """A FIFO the capture device reads from; the test writes one block at a time."""
+
+    def __init__(self, path: Path, channels: int = 1, dtype: str = "int16", seed: int = 0):
+        os.mkfifo(path)
+        self.path = path
+        # O_RDWR: opening never blocks, and the reader never sees end-of-file while we
+        # hold it, so the capture thread simply waits for the next block.
+        self.fd = os.open(path, os.O_RDWR)
+        fcntl.fcntl(self.fd, F_SETPIPE_SZ, 1 << 20)
+        self.rng = np.random.default_rng(seed)
+        self.channels, self.dtype = channels, np.dtype(dtype)
+        self.fed: list[np.ndarray] = []
+
+    def feed(self, blocks: int = 1) -> np.ndarray:
+        out = []
+        for _ in range(blocks):
+            block = self.rng.integers(-30000, 30000, (BLOCK, self.channels)).astype(self.dtype)
+            os.write(self.fd, block.tobytes())
+            out.append(block)
+        self.fed.extend(out)
+        return np.concatenate(out)
+
+    @property
+    def fed_frames(self) -> int:
+        return BLOCK * len(self.fed)
+
+    def all(self) -> np.ndarray:
+        return np.concatenate(self.fed)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+@pytest.fixture
+def paced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    source = PacedSource(tmp_path / "input.fifo")
+    monkeypatch.setenv("SD_TEST_INFILE", str(source.path))
+    yield source
+    source.close()
+
+
+def wait_until(predicate, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.005)
+
+
+def wav_header_frames(path: Path) -> int:
+    """Frames announced by the header, read by Python's strict ``wave`` module."""
+    with wave.open(str(path)) as w:
+        return w.getnframes()
+
+
+# -- bit-exact capture -----------------------------------------------------------------
+@pytest.mark.parametrize("channels", [1, 2])
+def test_int16_capture_is_bit_exact(tmp_path, monkeypatch, channels):
+    fed = np.random.default_rng(1).integers(-32768, 32768, (RATE * 3, channels), dtype=np.int16)
+    raw_source(tmp_path / "in.raw", fed, monkeypatch)
+    rec = Recorder(tmp_path / "out.wav", device="wavsrc", sample_rate=RATE, channels=channels,
+                   max_seconds=2.5)
+    rec.start()
+    assert rec.wait(10)
+    result = rec.stop()
+    assert result.error is None and result.reached_limit
+    assert result.frames == round(2.5 * RATE) and result.duration == pytest.approx(2.5)
+    got, rate = sf.read(result.path, dtype="int16", always_2d=True)
+    assert rate == RATE and got.shape == (result.frames, channels)
+    np.testing.assert_array_equal(got, fed[: result.frames])
+    assert wav_header_frames(result.path) == result.frames
+    assert sf.info(str(result.path)).subtype == "PCM_16"
+
+
+def test_float32_capture_is_bit_exact(tmp_path, monkeypatch):
+    rng = np.random.default_rng(2)
+    fed = rng.uniform(-1, 1, (RATE * 2, 1)).astype(np.float32)  # not representable as int16
+    raw_source(tmp_path / "in.raw", fed, monkeypatch)
+    rec = Recorder(tmp_path / "out.wav", device="wavsrc", sample_rate=RATE, dtype="float32",
+                   max_seconds=1.5)
+    rec.start()
+    assert rec.wait(10)
+    result = rec.stop()
+    got, _ = sf.read(result.path, dtype="float32", always_2d=True)
+    assert sf.info(str(result.path)).subtype == "FLOAT"
+    assert got.shape == (24000, 1)
+    np.testing.assert_array_equal(got.view(np.int32), fed[:24000].view(np.int32))
+    # The ring buffer holds the same audio for live views.
+    tail, start = rec.ring.latest(RATE)
+    assert start == 24000 - RATE
+    np.testing.assert_array_equal(tail, fed[start:24000])
+
+
+def test_flac_capture_is_bit_exact_and_leaves_no_work_file(tmp_path, monkeypatch):
+    fed = np.random.default_rng(3).integers(-32768, 32768, (RATE * 2, 1), dtype=np.int16)
+    raw_source(tmp_path / "in.raw", fed, monkeypatch)
+    rec = Recorder(tmp_path / "take.flac", device="wavsrc", sample_rate=RATE, max_seconds=1.0)
+    rec.start()
+    assert rec.wait(10)
+    result = rec.stop()
+    assert result.path == tmp_path / "take.flac"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.raw", "take.flac"]
+    got, _ = sf.read(result.path, dtype="int16", always_2d=True)
+    np.testing.assert_array_equal(got, fed[:RATE])
+
+
+def test_bad_output_names_are_refused(tmp_path):
+    with pytest.raises(AudioError, match=r"\.wav or \.flac"):
+        Recorder(tmp_path / "x.mp3")
+    with pytest.raises(AudioError, match="FLAC cannot hold float"):
+        Recorder(tmp_path / "x.flac", dtype="float32")
+
+
+# -- paced capture: pause, tags, a device that goes quiet ------------------------------
+def test_pause_and_resume_drop_exactly_the_paused_blocks(tmp_path, paced):
+    rec = Recorder(tmp_path / "out.wav", device="wavsrc", sample_rate=RATE)
+    rec.start()
+    a = paced.feed(5)
+    wait_until(lambda: rec.frames == 5 * BLOCK)
+    rec.pause()
+    assert rec.state is State.PAUSED
+    paced.feed(4)
+    wait_until(lambda: rec.captured_frames == 9 * BLOCK)
+    assert rec.frames == 5 * BLOCK
+    level = rec.level()  # the meter keeps running while paused
+    assert -1.5 < level.peak_db <= 0.0 and -7.5 < level.rms_db < -3.5
+    rec.resume()
+    c = paced.feed(3)
+    wait_until(lambda: rec.frames == 8 * BLOCK)
+    rec.pause()
+    paced.close()  # EOF: the plugin now delivers stale data, which must not be written
+    result = rec.stop()
+    got, _ = sf.read(result.path, dtype="int16", always_2d=True)
+    np.testing.assert_array_equal(got, np.concatenate([a, c]))
+    assert result.error is None and result.overflows == 0
+
+
+def test_live_tags_are_timed_by_the_sample_counter(tmp_path, paced):
+    rec = Recorder(tmp_path / "tags.wav", device="wavsrc", sample_rate=RATE)
+    rec.start()
+    # Wall-clock pauses between the steps would shift wall-clock stamps; they must not
+    # change sample-counter stamps.
+    paced.feed(10)
+    wait_until(lambda: rec.frames == 10 * BLOCK)
+    rec.tag_start("Dog")
+    time.sleep(0.2)
+    paced.feed(5)
+    wait_until(lambda: rec.frames == 15 * BLOCK)
+    rec.tag_toggle("Bird")
+    rec.tag_stop("Dog")
+    wait_until(lambda: "Bird" in rec.open_tags)
+    assert rec.open_tags == {"Bird": 15 * BLOCK / RATE}
+    paced.feed(7)
+    wait_until(lambda: rec.frames == 22 * BLOCK)
+    rec.pause()  # time stands still while paused: a tag spanning it loses nothing
+    paced.feed(2)
+    wait_until(lambda: rec.captured_frames == 24 * BLOCK)
+    rec.resume()
+    paced.feed(1)
+    wait_until(lambda: rec.frames == 23 * BLOCK)
+    rec.tag_toggle("Bird")
+    rec.tag_start("Car")  # still open at stop: closed at the end of the recording
+    paced.feed(3)
+    wait_until(lambda: rec.frames == 26 * BLOCK)
+    rec.pause()
+    paced.close()
+    result = rec.stop()
+    tags = result.tags
+    assert list(tags["label"]) == ["Dog", "Bird", "Car"]
+    np.testing.assert_array_equal(tags["onset"], np.array([10, 15, 23]) * BLOCK / RATE)
+    np.testing.assert_array_equal(tags["offset"], np.array([15, 23, 26]) * BLOCK / RATE)
+    assert set(tags["source"]) == {"human"} and set(tags["status"]) == {"added"}
+    assert set(tags["recording"]) == {str(result.path)}
+    assert tags["confidence"].isna().all()
+    assert result.frames == 26 * BLOCK
+
+
+def test_a_device_that_stops_delivering_is_reported_and_the_audio_kept(tmp_path, paced):
+    rec = Recorder(tmp_path / "quiet.wav", device="wavsrc", sample_rate=RATE, stall_seconds=0.5)
+    rec.start()
+    paced.feed(20)
+    wait_until(lambda: rec.frames == 20 * BLOCK)
+    assert rec.wait(5), "the stall was not noticed"
+    assert isinstance(rec.error, DeviceError)
+    message = str(rec.error)
+    assert "'wavsrc'" in message and "no audio" in message and "1.28 s is kept" in message
+    # The capture thread is stuck in read(): stop() must still return, with the file.
+    started = time.monotonic()
+    result = rec.stop(close_timeout=0.5)
+    assert time.monotonic() - started < 3
+    paced.close()  # releases PortAudio's thread
+    assert result.error == message
+    got, _ = sf.read(result.path, dtype="int16", always_2d=True)
+    np.testing.assert_array_equal(got, paced.all())
+
+
+# -- missing devices ---------------------------------------------------------------------
+def test_missing_devices_say_what_to_do(tmp_path, monkeypatch):
+    with pytest.raises(DeviceError, match=r"No input device matches 'Zoom H6'.*wavsrc"):
+        Recorder(tmp_path / "a.wav", device="Zoom H6").start()
+    with pytest.raises(DeviceError, match=r"no input device with index 42.*--list-devices"):
+        Recorder(tmp_path / "a.wav", device=42).start()
+    with pytest.raises(DeviceError, match=r"has 128 input channel\(s\); 129 were requested"):
+        Recorder(tmp_path / "a.wav", device="wavsrc", channels=129).start()
+    # The device exists in the list but cannot be opened (its source is gone).
+    monkeypatch.setenv("SD_TEST_INFILE", str(tmp_path / "unplugged.raw"))
+    rec = Recorder(tmp_path / "a.wav", device="wavsrc", sample_rate=RATE)
+    with pytest.raises(DeviceError, match=r"Cannot open the input device 'wavsrc'.*connected"):
+        rec.start()
+    assert rec.state is State.IDLE
+    assert not (tmp_path / "a.wav").exists()
+
+
+# -- a full disk -------------------------------------------------------------------------
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if shutil.which("mount") is None or os.geteuid() != 0:
+        pytest.skip("needs root to mount a 64 KiB tmpfs")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                          capture_output=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_keeps_everything_that_fit(tmp_path, monkeypatch, tiny_disk):
+    fed = np.random.default_rng(4).integers(-32768, 32768, (RATE * 4, 1), dtype=np.int16)
+    raw_source(tmp_path / "in.raw", fed, monkeypatch)
+    rec = Recorder(tiny_disk / "full.wav", device="wavsrc", sample_rate=RATE, max_seconds=3.0)
+    rec.start()
+    assert rec.wait(10)
+    assert isinstance(rec.error, AudioError)
+    result = rec.stop()
+    assert "is full" in result.error and "Free some space" in result.error
+    # 64 KiB hold about 2 s of 16-bit mono at 16 kHz: much more than nothing, less than asked.
+    assert RATE < result.frames < 3 * RATE
+    assert f"{result.duration:.2f} s is kept" in result.error
+    got, _ = sf.read(result.path, dtype="int16", always_2d=True)
+    assert len(got) == result.frames == wav_header_frames(result.path)
+    np.testing.assert_array_equal(got, fed[: len(got)])
+    assert rec.ring.total == result.frames
+
+
+# -- a killed recording process -----------------------------------------------------------
+def test_sigkill_during_recording_leaves_all_but_the_last_second(tmp_path, paced):
+    out = tmp_path / "killed.wav"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "panns_core", "record", "--out", str(out), "--device", "wavsrc",
+         "--rate", str(RATE), "--blocksize", str(BLOCK)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        paced.feed(1)
+        wait_until(lambda: out.exists() or child.poll() is not None, timeout=60)
+        assert child.poll() is None, child.stderr.read().decode()
+        # Now feed in real time, like a microphone, for 3 s, and kill without warning.
+        block_seconds = BLOCK / RATE
+        start = time.monotonic()
+        while paced.fed_frames < 3 * RATE:
+            paced.feed(1)
+            time.sleep(max(0.0, start + (len(paced.fed) - 1) * block_seconds - time.monotonic()))
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        paced.close()
+    assert child.returncode == -signal.SIGKILL
+    fed = paced.all()
+    announced = wav_header_frames(out)  # what the header says, read strictly
+    got, rate = sf.read(out, dtype="int16", always_2d=True)
+    assert rate == RATE
+    assert len(got) >= announced
+    assert len(fed) - RATE <= announced <= len(fed)
+    np.testing.assert_array_equal(got[: len(fed)], fed[: len(got)])
+
+
+# -- pieces ------------------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(
+    capacity=st.integers(1, 64),
+    sizes=st.lists(st.integers(0, 100), max_size=12),
+    want=st.integers(0, 80),
+    since=st.integers(0, 400),
+)
+def test_ring_buffer_returns_the_newest_frames_contiguously(capacity, sizes, want, since):
+    ring = RingBuffer(capacity, channels=2)
+    stream = np.arange(2 * sum(sizes), dtype=np.float32).reshape(-1, 2)
+    pos = 0
+    for n in sizes:
+        ring.push(stream[pos : pos + n])
+        pos += n
+    assert ring.total == pos
+    got, start = ring.latest(want)
+    n = min(want, pos, capacity)
+    assert start == pos - n
+    np.testing.assert_array_equal(got, stream[pos - n : pos])
+    got, first = ring.since(since, max_frames=5)
+    first_expected = max(since, pos - min(pos, capacity))
+    assert first == first_expected
+    np.testing.assert_array_equal(got, stream[first_expected : min(pos, first_expected + 5)])
+
+
+def test_level_meter_reads_a_sine_in_dbfs():
+    meter = LevelMeter()
+    t = np.arange(RATE) / RATE
+    meter.add(to_float((0.5 * 32768 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)))
+    level = meter.read()
+    assert level.peak_db == pytest.approx(-6.02, abs=0.01)
+    assert level.rms_db == pytest.approx(-9.03, abs=0.01)
+    assert not level.clipped
+    assert meter.read().peak_db == -120.0  # reset after reading
+
+
+class Taps:
+    """Collects what a HotkeyTagger asks for, with a tracker at a frame we set."""
+
+    def __init__(self) -> None:
+        self.tracker = TagTracker()
+        self.frame = 0
+
+    def tag_start(self, label: str) -> None:
+        self.tracker.start(label, self.frame)
+
+    def tag_stop(self, label: str) -> None:
+        self.tracker.stop(label, self.frame)
+
+
+def test_hotkeys_hold_for_the_duration_or_tap_to_start_and_stop():
+    now = [0.0]
+    taps = Taps()
+    keys = HotkeyTagger(taps, hold_seconds=0.4, clock=lambda: now[0])
+    keys.press("Dog")  # held for 1 s: an event for as long as the key was down
+    now[0], taps.frame = 0.5, 500
+    keys.press("Dog")  # auto-repeat is ignored
+    now[0], taps.frame = 1.0, 1000
+    keys.release("Dog")
+    now[0], taps.frame = 2.0, 2000
+    keys.press("Bird")  # tapped: runs until the next tap
+    now[0] = 2.1
+    keys.release("Bird")
+    assert keys.running == {"Bird"}
+    now[0], taps.frame = 5.0, 5000
+    keys.press("Bird")
+    now[0] = 5.6
+    keys.release("Bird")  # a long second press must not start a new tag
+    assert keys.running == set()
+    assert taps.tracker.closed == [("Dog", 0, 1000), ("Bird", 2000, 5000)]
+    events = taps.tracker.events(1000, recording="r.wav")
+    assert list(events["onset"]) == [0.0, 2.0] and list(events["offset"]) == [1.0, 5.0]
