@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..audio import audio_info, file_sha256
 from ..errors import StoreError
 from ..events import EVENT_COLUMNS, STATUSES, make_events
-from .files import audio_facts, sha256_of
 from .ops import AddEvents, Change, Operation, ReplaceProposed
 from .schema import SCHEMA_VERSION, migrate
 
@@ -204,13 +204,13 @@ class ProjectStore:
             return existing[0]
         if not path.is_file():
             raise StoreError(f"{path} is not a file. Check the path and add it again.")
-        facts = audio_facts(path)
-        digest = sha256_of(path) if hash else None
+        facts = audio_info(path)
+        digest = file_sha256(path) if hash else None
         cursor = self._write(
             "INSERT INTO recordings (path, size, sha256, duration, sample_rate, channels, added)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (str(path), path.stat().st_size, digest, facts.duration, facts.sample_rate,
-             facts.channels, time.time()),
+            (str(path), path.stat().st_size, digest, float(facts.duration),
+             int(facts.sample_rate), int(facts.channels), time.time()),
         )
         return cursor.lastrowid
 
@@ -277,7 +277,7 @@ class ProjectStore:
                 pending = [r for r in wanted.get(size, []) if r.id not in found]
                 if not pending:
                     continue
-                digest = sha256_of(candidate)
+                digest = file_sha256(candidate)
                 for rec in pending:
                     if rec.sha256 == digest:
                         found[rec.id] = candidate
