@@ -115,7 +115,7 @@ def _torch_load(path: Path) -> Any:
                 "saved as a state_dict, or re-save the weights where the file is trusted."
             ) from None
         reason = "not a PyTorch checkpoint, or damaged"
-    except OSError as error:
+    except (PermissionError, FileNotFoundError) as error:
         raise CheckpointError(f"Cannot read checkpoint {path}: {error}.") from None
     except Exception as error:  # torch.load fails in many ways on files that are not its own
         reason = f"not a PyTorch checkpoint, or damaged ({type(error).__name__})"
@@ -285,6 +285,8 @@ def load_checkpoint(
     from .labels import audioset_labels
 
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file. Give a .pth file.")
     if not path.is_file():
         raise CheckpointError(
             f"Checkpoint {path} does not exist. Check the path, or list installed models "
