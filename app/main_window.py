@@ -80,7 +80,7 @@ class MainWindow(QMainWindow):
         doc.events.view_range.connect(self._on_view_range)
         doc.events.cursor.connect(self._on_cursor)
         doc.events.history.connect(self._on_history)
-        doc.events.status.connect(lambda e: self.statusBar().showMessage(e.value, 6000))
+        doc.events.status.connect(self._on_status)
         doc.events.project.connect(self._on_project)
         doc.events.selection.connect(self._on_selection)
         self.player.state_changed.connect(self._on_player_state)
@@ -154,8 +154,8 @@ class MainWindow(QMainWindow):
             self.view_menu.addAction(dock.toggleViewAction())
         return dock
 
-    def add_action(self, menu: str, text: str, slot, shortcut: str | QKeySequence | None = None,
-                   tip: str = "") -> QAction:
+    def add_action(self, menu: str | None, text: str, slot,
+                   shortcut: str | QKeySequence | None = None, tip: str = "") -> QAction:
         """Add a menu action (plug-in point): ``menu`` is File, Edit, View, Play, Detect,
         Models or Help."""
         action = QAction(text, self)
@@ -165,7 +165,8 @@ class MainWindow(QMainWindow):
         if tip:
             action.setStatusTip(tip)
         action.triggered.connect(lambda *_: self._guard(slot))
-        self.menus[menu].addAction(action)
+        if menu is not None:  # None: a window shortcut without a menu entry
+            self.menus[menu].addAction(action)
         self.addAction(action)
         return action
 
@@ -190,9 +191,7 @@ class MainWindow(QMainWindow):
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         self.menus["Edit"].addSeparator()
         add("Edit", "&Delete selected events", self.document.delete_events, "Delete")
-        self.delete_shortcut_backspace = add("Edit", "Delete (Backspace)",
-                                             self.document.delete_events, "Backspace")
-        self.delete_shortcut_backspace.setVisible(False)
+        add(None, "Delete (Backspace)", self.document.delete_events, "Backspace")
         add("Edit", "&Accept selected", self.accept_selected, "A")
         add("Edit", "&Reject selected", self.reject_selected, "R")
         add("Edit", "Re&label selected…", lambda: self.relabel_dialog(None), "L")
@@ -201,8 +200,8 @@ class MainWindow(QMainWindow):
         add("Edit", "&Next event", lambda: self.step_event(1), "N")
         add("Edit", "&Previous event", lambda: self.step_event(-1), "P")
         for digit in range(1, 10):
-            add("Edit", f"Label {digit} from the vocabulary",
-                lambda d=digit: self.apply_vocabulary_label(d), str(digit)).setVisible(False)
+            add(None, f"Label {digit} from the vocabulary",
+                lambda d=digit: self.apply_vocabulary_label(d), str(digit))
         # View
         add("View", "Zoom &in", lambda: self.document.zoom(0.5), "Ctrl+=")
         add("View", "Zoom &out", lambda: self.document.zoom(2.0), "Ctrl+-")
@@ -413,6 +412,9 @@ class MainWindow(QMainWindow):
             self.player.play_event(min(self.document.selection))
 
     # ----------------------------------------------------------- doc listeners
+    def _on_status(self, event) -> None:
+        self.statusBar().showMessage(event.value, 6000)
+
     def _on_project(self, event) -> None:
         path = event.value
         self.setWindowTitle(f"PANNs Annotator — {Path(path).name if path else 'no project'}")

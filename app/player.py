@@ -77,6 +77,7 @@ class Player(QObject):
         self.document = document
         self.state = STOPPED
         self.loop = False
+        self.device = None  # sounddevice output device (None: the system default)
         self.device_ok: bool | None = None
         self._stream = None
         self._feeder: _Feeder | None = None
@@ -187,7 +188,7 @@ class Player(QObject):
             import sounddevice as sd
 
             self._stream = sd.OutputStream(
-                samplerate=self._rate, channels=1, dtype="float32",
+                samplerate=self._rate, channels=1, dtype="float32", device=self.device,
                 callback=self._callback, finished_callback=self._finished.set,
             )
             self._stream.start()

@@ -1,7 +1,7 @@
 """Background work as generators (napari's ``thread_worker`` idea, written small).
 
 ``create_worker(func, *args, **kwargs)`` wraps a function or generator function in a
-:class:`Worker` that runs on a thread pool. A generator's values arrive on the Qt
+:class:`Worker` that runs on its own thread. A generator's values arrive on the Qt
 thread through ``yielded``; a yielded :class:`Progress` goes to ``progress`` instead.
 ``returned`` carries the return value, ``errored`` the exception, ``aborted`` says the
 work was cancelled, and ``finished`` always comes last. ``worker.cancel()`` sets a
@@ -23,11 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 
 log = logging.getLogger(__name__)
 
-_POOL: QThreadPool | None = None
 _ACTIVE: set[Worker] = set()
 _LOCK = threading.Lock()
 
@@ -40,16 +39,6 @@ class Progress:
     text: str = ""
 
 
-def thread_pool() -> QThreadPool:
-    """The app's own pool, so long work never starves the global one."""
-    global _POOL
-    if _POOL is None:
-        _POOL = QThreadPool()
-        _POOL.setMaxThreadCount(4)
-        _POOL.setExpiryTimeout(5000)
-    return _POOL
-
-
 class WorkerSignals(QObject):
     started = Signal()
     yielded = Signal(object)
@@ -60,12 +49,15 @@ class WorkerSignals(QObject):
     finished = Signal()
 
 
-class Worker(QRunnable):
-    """Runs ``func(*args, **kwargs)`` off the Qt thread; see the module docstring."""
+class Worker:
+    """Runs ``func(*args, **kwargs)`` on a daemon thread; see the module docstring.
+
+    A plain Python thread rather than a QThreadPool runnable: PySide's pool keeps
+    Python references to its runnables, which would keep every finished worker (and
+    the views its function belongs to) alive.
+    """
 
     def __init__(self, func: Callable, *args: Any, **kwargs: Any) -> None:
-        super().__init__()
-        self.setAutoDelete(False)
         self.signals = WorkerSignals()
         self.cancel_event = threading.Event()
         self._func = func
@@ -123,14 +115,15 @@ class Worker(QRunnable):
     def start(self) -> Worker:
         with _LOCK:
             _ACTIVE.add(self)
-        thread_pool().start(self)
+        thread = threading.Thread(target=self.run, name=f"worker-{self.name}", daemon=True)
+        thread.start()
         return self
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the work ends (tests, shutdown). Signals may still be queued."""
         return self._done.wait(timeout)
 
-    def run(self) -> None:  # executed on a pool thread
+    def run(self) -> None:  # executed on the worker thread
         signals = self.signals
         try:
             signals.started.emit()
@@ -222,7 +215,10 @@ class WorkerSlot:
     def start(self, worker: Worker) -> Worker:
         self.cancel()
         self._worker = worker
-        worker.finished.connect(lambda w=worker: self._clear(w))
+        # never capture the worker itself in a slot of its own signals: the Qt connection
+        # would keep it (and whatever its function refers to) alive for ever
+        ref = weakref.ref(worker)
+        worker.finished.connect(lambda: self._clear(ref()))
         return worker.start()
 
     def _clear(self, worker: Worker) -> None:
