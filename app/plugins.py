@@ -10,7 +10,8 @@ from __future__ import annotations
 
 def install_all(window) -> None:
     from .dialogs import label_picker
-    from .panels import events_table
+    from .panels import events_table, review
 
     events_table.install(window)
     label_picker.install(window)
+    review.install(window)
