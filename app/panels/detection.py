@@ -272,6 +272,8 @@ class DetectionPanel(QWidget):
             self.progress.setFormat("cancelling…")
 
     def _on_yield(self, item) -> None:
+        if self.worker is None or self.worker.is_cancelled:
+            return  # results queued before the cancel took effect are dropped
         kind, rec_id = item[0], item[1]
         scores = item[2]
         doc = self.document

@@ -1,0 +1,127 @@
+"""Detection from the window with a real (seeded-weights) Cnn14_DecisionLevelMax:
+import it in the model manager, run, see scores stream in, re-derive events from the
+cached scores with the controls, undo the run, and cancel a run halfway."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from panns_core import events as ev
+from panns_core.postprocess import scores_to_events
+
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
+
+KEYS = ["onset", "offset", "label"]
+
+
+def _install_model(window, checkpoint):
+    from app.dialogs.model_manager import ModelManagerDialog
+
+    dialog = ModelManagerDialog(window)
+    dialog.quiet_errors = True
+    dialog.models_changed.connect(window.detection_panel.refresh_models)
+    dialog.import_file(str(checkpoint), "tiny-sed")
+    names = [row["name"] for row in dialog.rows() if row["installed"]]
+    assert "tiny-sed" in names
+    dialog.select_name("tiny-sed")
+    dialog.set_default_selected()
+    dialog.close()
+    panel = window.detection_panel
+    assert panel.model_combo.currentData() == "tiny-sed"
+    assert window.document.model == "tiny-sed"
+    return panel
+
+
+def _events_key(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame[KEYS].astype({"label": object}).sort_values(KEYS).reset_index(drop=True)
+    return out.round(6)
+
+
+def test_detect_stream_rederive_and_undo(make_main_window, qtbot, demo_path, sed_checkpoint):
+    window = make_main_window()
+    window.open_files([demo_path])
+    doc = window.document
+    panel = _install_model(window, sed_checkpoint)
+    seen = []
+    doc.events.scores.connect(lambda e: seen.append((e.extra["partial"],
+                                                     None if e.value is None
+                                                     else e.value.n_segments)))
+    QTest.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    assert panel.running
+    qtbot.waitUntil(lambda: not panel.running, timeout=120000)
+    assert window.__dict__.get("last_error") is None
+
+    # scores arrived chunk by chunk before the final ones
+    partial = [n for is_partial, n in seen if is_partial]
+    assert partial and partial[0] < seen[-1][1]
+    scores = doc.scores
+    assert not doc.scores_partial
+    assert scores.n_segments == pytest.approx(20.0 / scores.segment_seconds, abs=1)
+    assert window.heatmap.classes and window.curves.curves
+    # the proposed events are exactly what post-processing gives for these scores
+    expected = scores_to_events(scores, doc.params)
+    assert len(expected) > 0
+    proposed = doc.annotations
+    assert set(proposed["status"]) == {ev.PROPOSED}
+    assert set(proposed["source"]) == {scores.model_id}
+    pd.testing.assert_frame_equal(_events_key(proposed), _events_key(expected))
+    assert panel.progress.value() == 1000
+
+    # moving the threshold re-derives from the cached scores (no model run)
+    panel.threshold_spin.setValue(0.7)
+    panel.flush()
+    assert not panel.running
+    expected_high = scores_to_events(scores, doc.params)
+    pd.testing.assert_frame_equal(_events_key(doc.annotations), _events_key(expected_high))
+    assert len(expected_high) < len(expected)
+    panel.min_duration_spin.setValue(1.0)
+    panel.flush()
+    assert (doc.annotations["offset"] - doc.annotations["onset"] >= 1.0 - 1e-9).all()
+
+    # undo: the live re-derivations are one step, the detection run another
+    doc.undo()
+    pd.testing.assert_frame_equal(_events_key(doc.annotations), _events_key(expected))
+    doc.undo()
+    assert doc.annotations.empty
+    doc.redo()
+    pd.testing.assert_frame_equal(_events_key(doc.annotations), _events_key(expected))
+
+
+def test_cancel_detection_halfway(make_main_window, qtbot, demo_path, sed_checkpoint,
+                                  tmp_path):
+    window = make_main_window()
+    second = tmp_path / "second.flac"
+    shutil.copy(demo_path, second)
+    window.open_files([demo_path, second])
+    doc = window.document
+    first_id = doc.recording.id
+    panel = _install_model(window, sed_checkpoint)
+    chunks = []
+
+    def on_yield(item):
+        chunks.append(item[:2])
+        # cancel as soon as the second recording's first chunk is in
+        if item[1] != first_id and item[0] == "chunk":
+            panel.cancel()
+
+    panel.run_all()
+    panel.worker.yielded.connect(on_yield)
+    qtbot.waitUntil(lambda: not panel.running, timeout=180000)
+    assert panel.progress.format() == "cancelled"
+    # the first recording finished and kept its proposals; the second got none
+    assert ("done", first_id) in chunks
+    assert not doc.annotations.empty and set(doc.annotations["status"]) == {ev.PROPOSED}
+    other = next(r for r in doc.recordings if r.id != first_id)
+    assert doc.store.events(other.id).empty
+    assert doc.history.undo_texts[-1].startswith("Detection on demo.flac")
+    # the current recording still shows its complete scores, not a half run
+    assert doc.scores is not None and not doc.scores_partial
+    # a new run can start after a cancel
+    panel.run()
+    qtbot.waitUntil(lambda: not panel.running, timeout=120000)
+    assert panel.progress.format() == "done"
