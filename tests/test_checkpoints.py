@@ -132,6 +132,7 @@ def test_cnn14_16k_official_file_with_sampler_state(tmp_path) -> None:
         _use_new_zipfile_serialization=False,
     )
     loaded = load_checkpoint(path)
+    path.unlink()  # 330 MB
     assert loaded.architecture == "Cnn14_16k"
     assert loaded.feature_config == FEATURES_16K
     rebuilt = loaded.build_model()
@@ -193,6 +194,7 @@ def test_own_format_keeps_architecture_between_identical_heads(tmp_path) -> None
         labels=["a", "b"],
     )
     loaded = load_checkpoint(path)
+    path.unlink()  # 300 MB
     assert loaded.architecture == "Cnn14_DecisionLevelAvg"
     assert loaded.build_model().head == "avg"
 
@@ -269,6 +271,7 @@ def test_ambiguous_file_reports_its_candidates(tmp_path) -> None:
     path = tmp_path / "renamed.pth"
     torch.save({"model": model.state_dict()}, path)
     loaded = load_checkpoint(path)
+    path.unlink()  # 300 MB
     assert loaded.architecture == "Cnn14_DecisionLevelMax"
     assert loaded.metadata["architecture_candidates"] == [
         "Cnn14_DecisionLevelMax",

@@ -392,3 +392,18 @@ def test_training_mode_mixup_and_gradients() -> None:
     loss.backward()
     assert model.conv_block1.conv1.weight.grad is not None
     assert model.spectrogram_extractor.stft.conv_real.weight.grad is None  # frozen front end
+
+
+def test_small_event_detector_addition() -> None:
+    """Cnn6_DecisionLevelMax (ours, not released): Cnn6 weights with the SED head."""
+    assert "Cnn6_DecisionLevelMax" not in list_architectures(reference_only=True)
+    spec = architecture_spec("Cnn6_DecisionLevelMax")
+    assert spec.framewise and not spec.reference and spec.segment_samples == 5120
+    model = build_model("Cnn6_DecisionLevelMax", classes_num=2).eval()
+    cnn6 = build_model("Cnn6", classes_num=2)
+    model.load_state_dict(cnn6.state_dict(), strict=True)
+    with torch.inference_mode():
+        out = model(_signal(32000)[None])
+    assert out["segmentwise_output"].shape == (1, frames_to_segments(101, 16), 2)
+    assert out["framewise_output"].shape == (1, 101, 2)
+    torch.testing.assert_close(out["clipwise_output"], out["segmentwise_output"].max(dim=1).values)

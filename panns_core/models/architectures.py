@@ -24,6 +24,7 @@ def _register(
     features: FeatureConfig = FEATURES_32K,
     embedding_dim: int = 2048,
     segment_frames: int = 32,
+    reference: bool = True,
     **model_args: Any,
 ) -> None:
     spec = ArchSpec(
@@ -33,6 +34,7 @@ def _register(
         segment_frames=segment_frames,
         embedding_dim=embedding_dim,
         description=description,
+        reference=reference,
     )
 
     def builder(classes_num: int, feature_config: FeatureConfig) -> Any:
@@ -62,3 +64,8 @@ _register("Cnn6", "CNN6 audio tagging (5x5 convs, fast)", embedding_dim=512,
           segment_frames=16, **CNN6)  # fmt: skip
 _register("MobileNetV1", "MobileNetV1 audio tagging (fast)", embedding_dim=1024,
           **MOBILENET_V1)  # fmt: skip
+
+# Not a released model: a small event detector to fine-tune quickly on a CPU (and the
+# tiny model of fast tests). Same weights as Cnn6, so Cnn6 checkpoints initialise it.
+_register("Cnn6_DecisionLevelMax", "CNN6 event detection, max over 0.16 s segments (ours)",
+          head="max", embedding_dim=512, segment_frames=16, reference=False, **CNN6)  # fmt: skip
