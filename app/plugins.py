@@ -9,9 +9,10 @@ from __future__ import annotations
 
 
 def install_all(window) -> None:
-    from .dialogs import label_picker
+    from .dialogs import io_dialogs, label_picker
     from .panels import events_table, review
 
     events_table.install(window)
     label_picker.install(window)
     review.install(window)
+    io_dialogs.install(window)

@@ -107,6 +107,10 @@ def write_export(plan: ExportPlan) -> list[Path]:
 
     written = []
     for path, frame in plan.files:
+        blocker = next((p for p in (path.parent, *path.parent.parents)
+                        if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise FormatError(f"{blocker} is a file, not a folder; choose another destination.")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
