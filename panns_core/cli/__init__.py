@@ -19,6 +19,7 @@ from ..errors import Cancelled, PannsError
 
 # One module per subcommand group, in the order shown by --help.
 COMMAND_MODULES: tuple[str, ...] = (
+    "detect",
     "labels",
     "convert",
     "project",

@@ -1,0 +1,398 @@
+"""``panns-sed detect``: find sound events in recordings and write them out."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+# Extensions libsndfile reads (the soundfile wheel includes MP3 and Opus).
+AUDIO_EXTENSIONS = frozenset((
+    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
+    ".au", ".snd", ".w64", ".rf64", ".caf", ".sd2", ".htk", ".voc", ".pvf", ".xi", ".avr",
+    ".wve", ".mpc",
+))  # fmt: skip
+OUTPUT_FORMATS = ("dcase", "audacity", "raven", "csv", "json", "sonic_visualiser", "label_studio")
+EXTENSION_FORMATS = {".tsv": "dcase", ".txt": "audacity", ".csv": "csv", ".json": "json"}
+
+FORMAT_HELP = """\
+output formats (--format):
+  dcase             DCASE / sed_eval TSV: filename, onset, offset, event_label (default)
+  audacity          Audacity label track (one recording per file)
+  raven             Raven selection table
+  csv               plain CSV of the event schema (recording, onset, offset, label,
+                    confidence = max probability, ..., source, status) plus
+                    mean_confidence (mean probability inside the event)
+  json              plain JSON: a list of event records with the same fields as csv
+  sonic_visualiser  Sonic Visualiser CSV (one recording per file)
+  label_studio      Label Studio JSON tasks with predictions
+
+--out FILE writes every recording into one file; --out DIR/ (an existing folder, or a
+name ending in /) writes one file per recording. Without --out the events go to stdout.
+Scores are cached per (audio content, model, precision), so running again with other
+post-processing settings only re-reads them (--no-cache to recompute).
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "detect",
+        help="detect sound events in audio files or folders",
+        description=(
+            "Detect sound events with a PANNs SED model in recordings of any length "
+            "(streamed in overlapping chunks). Folders are searched recursively for audio "
+            "files. A file that fails is reported at the end; the others are still done."
+        ),
+        epilog=FORMAT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
+    model = parser.add_argument_group("model and compute")
+    model.add_argument(
+        "--model",
+        metavar="NAME_OR_FILE",
+        help="installed model name or checkpoint file (default: the default model)",
+    )
+    model.add_argument(
+        "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
+    )
+    model.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    model.add_argument(
+        "--fast",
+        action="store_true",
+        help="reduced precision (bf16 autocast on CPU, fp16 on GPU): faster where the "
+        "hardware supports it, probabilities differ slightly (see benchmarks/README.md); "
+        "default is exact fp32",
+    )
+    model.add_argument("--batch-size", type=int, help="chunks per forward pass")
+    model.add_argument(
+        "--chunk-seconds", type=float, help="audio kept per chunk (default: 61.44 on CPU)"
+    )
+    model.add_argument("--no-cache", action="store_true", help="recompute scores even if cached")
+    post = parser.add_argument_group("post-processing")
+    post.add_argument(
+        "--threshold",
+        action="append",
+        metavar="P|LABEL=P",
+        help="on threshold, global (default 0.5) or per class; repeatable",
+    )
+    post.add_argument(
+        "--off-threshold",
+        action="append",
+        metavar="P|LABEL=P",
+        help="hysteresis off threshold, global or per class (default: the on threshold)",
+    )
+    post.add_argument("--median", type=float, default=0.0, metavar="SECONDS",
+                      help="median filter length")  # fmt: skip
+    post.add_argument("--min-duration", type=float, default=0.0, metavar="SECONDS",
+                      help="drop shorter events")  # fmt: skip
+    post.add_argument("--merge-gap", type=float, default=0.0, metavar="SECONDS",
+                      help="merge events of a class separated by less than this")  # fmt: skip
+    post.add_argument("--classes", nargs="+", action="extend", metavar="LABEL",
+                      help="only these classes (quote names with spaces)")  # fmt: skip
+    post.add_argument("--top-k", type=int, metavar="K",
+                      help="only the K classes with the highest peak per file")  # fmt: skip
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", metavar="FILE_OR_DIR", help="where to write the events")
+    out.add_argument(
+        "--format", choices=OUTPUT_FORMATS, help="output format (default: from --out, or dcase)"
+    )
+    out.add_argument(
+        "--scores-out",
+        metavar="DIR",
+        help="also write one sed_scores_eval TSV per recording (onset offset <classes...>)",
+    )
+    out.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    parser.set_defaults(func=run)
+
+
+# -- argument helpers --------------------------------------------------------------------
+def _thresholds(values: list[str] | None, option: str) -> tuple[float | None, dict[str, float]]:
+    from ..errors import PannsError
+
+    glob: float | None = None
+    per_class: dict[str, float] = {}
+    for value in values or []:
+        label, sep, number = value.rpartition("=")
+        try:
+            p = float(number)
+        except ValueError:
+            raise PannsError(
+                f"{option} {value!r}: expected a probability like 0.3 or LABEL=0.3."
+            ) from None
+        if not 0.0 <= p <= 1.0:
+            raise PannsError(f"{option} {value!r}: probabilities lie between 0 and 1.")
+        if sep:
+            per_class[label.strip()] = p
+        else:
+            glob = p
+    return glob, per_class
+
+
+def _params(args: argparse.Namespace, labels: list[str]):
+    from ..errors import PannsError
+    from ..postprocess import PostprocessParams
+
+    on, on_cls = _thresholds(args.threshold, "--threshold")
+    off, off_cls = _thresholds(args.off_threshold, "--off-threshold")
+    unknown = sorted({*on_cls, *off_cls, *(args.classes or [])} - set(labels))
+    if unknown:
+        raise PannsError(
+            f"The model has no class named {', '.join(map(repr, unknown))}; list the names "
+            "with `panns-sed labels --model ...` (quote names with spaces)."
+        )
+    on = 0.5 if on is None else on
+    if off is not None and off > on:
+        raise PannsError(f"--off-threshold {off} must not exceed --threshold {on}.")
+    try:
+        return PostprocessParams(
+            threshold=on,
+            off_threshold=off,
+            class_thresholds=on_cls,
+            class_off_thresholds=off_cls,
+            median_seconds=args.median,
+            min_duration=args.min_duration,
+            merge_gap=args.merge_gap,
+            classes=args.classes,
+            top_k=args.top_k,
+        )
+    except ValueError as error:
+        raise PannsError(f"Bad post-processing option: {error}.") from None
+
+
+@dataclass(frozen=True)
+class Job:
+    path: Path
+    recording: str  # identifier written in the outputs
+
+
+def collect_inputs(paths: list[str]) -> tuple[list[Job], list[tuple[str, str]]]:
+    """Audio files named or found (recursively) in folders; plus problems found."""
+    jobs: list[Job] = []
+    problems: list[tuple[str, str]] = []
+    seen: set[Path] = set()
+    for text in paths:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+            )
+            if not found:
+                problems.append((text, "no audio files in this folder"))
+            for file in found:
+                if file.resolve() not in seen:
+                    seen.add(file.resolve())
+                    jobs.append(Job(file, file.relative_to(path).as_posix()))
+        elif path.is_file():
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                jobs.append(Job(path, path.name))
+        else:
+            problems.append((text, "no such file or folder"))
+    return jobs, problems
+
+
+def _model_identity(spec: str | None):
+    """(loaded checkpoint, model id)."""
+    from ..model_source import resolve_checkpoint, resolve_record
+
+    record = resolve_record(spec)
+    checkpoint = resolve_checkpoint(spec)
+    if record is not None:
+        return checkpoint, f"{record.name}@{record.sha256[:12]}"
+    with open(checkpoint.path, "rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    return checkpoint, f"{Path(checkpoint.path).stem}@{digest[:12]}"
+
+
+def _output_format(args: argparse.Namespace) -> str:
+    if args.format:
+        return args.format
+    if args.out and not _is_dir_target(args.out):
+        name = args.out.lower()
+        if name.endswith(".selections.txt"):
+            return "raven"
+        return EXTENSION_FORMATS.get(Path(name).suffix, "dcase")
+    return "dcase"
+
+
+def _is_dir_target(out: str) -> bool:
+    return out.endswith(("/", os.sep)) or Path(out).is_dir()
+
+
+SINGLE_RECORDING = ("audacity", "sonic_visualiser")
+SUFFIX = {
+    "dcase": ".tsv",
+    "audacity": ".txt",
+    "raven": ".selections.txt",
+    "csv": ".csv",
+    "json": ".json",
+    "sonic_visualiser": ".csv",
+    "label_studio": ".json",
+}
+
+
+def _dumps(events, fmt: str) -> str:
+    if fmt == "csv":
+        return events.to_csv(index=False)
+    if fmt == "json":
+        return events.to_json(orient="records", indent=1) + "\n"
+    from ..formats import dumps_annotations
+
+    return dumps_annotations(events.drop(columns=["mean_confidence"], errors="ignore"), fmt)
+
+
+def _write(events, target: Path, fmt: str) -> None:
+    from ..errors import FormatError
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_text(_dumps(events, fmt), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise FormatError(f"Cannot write {target}: {error.strerror or error}.") from None
+
+
+def _flat_name(recording: str) -> str:
+    stem = recording.rsplit(".", 1)[0] if "." in Path(recording).name else recording
+    return stem.replace("/", "__")
+
+
+# -- the command -------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> int:
+    from ..errors import PannsError
+
+    jobs, failures = collect_inputs(args.paths)
+    fmt = _output_format(args)
+    per_file = bool(args.out) and _is_dir_target(args.out)
+    if fmt in SINGLE_RECORDING and len(jobs) > 1 and not per_file:
+        raise PannsError(
+            f"The {fmt} format holds one recording per file; give --out a folder "
+            "(e.g. --out labels/) to write one file per recording."
+        )
+    if not jobs:
+        for path, message in failures:
+            print(f"panns-sed: {path}: {message}", file=sys.stderr)
+        print("panns-sed: error: no audio files to process.", file=sys.stderr)
+        return 1
+
+    import pandas as pd
+    from tqdm import tqdm
+
+    from ..device import choose_device, set_threads
+    from ..events import EVENT_COLUMNS
+    from ..inference import detect
+    from ..postprocess import find_events
+
+    set_threads(args.threads)
+    device = choose_device(args.device)  # a bad --device fails before the model loads
+    checkpoint, model_id = _model_identity(args.model)
+    params = _params(args, checkpoint.labels)
+    module = checkpoint.build_model(device=str(device))
+    module.labels = list(checkpoint.labels)
+
+    durations = {}
+    for job in jobs:
+        try:
+            from ..audio import audio_info
+
+            durations[job] = audio_info(job.path).duration
+        except PannsError as error:
+            failures.append((str(job.path), str(error)))
+    runnable = [job for job in jobs if job in durations]
+    bar = tqdm(
+        total=round(sum(durations.values()), 1),
+        unit="s",
+        unit_scale=True,
+        desc="detect",
+        disable=args.quiet,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    frames = []
+    succeeded: list[Job] = []
+    try:
+        for job in runnable:
+            bar.set_postfix_str(job.recording[-40:], refresh=False)
+            done = 0.0
+
+            def progress(fraction: float, _chunk, job=job) -> None:
+                nonlocal done
+                now = fraction * durations[job]
+                bar.update(max(0.0, now - done))
+                done = now
+
+            try:
+                scores = detect(
+                    job.path,
+                    module,
+                    device=device,
+                    fast=args.fast,
+                    batch_size=args.batch_size,
+                    body_seconds=args.chunk_seconds,
+                    progress=progress,
+                    labels=checkpoint.labels,
+                    model_id=model_id,
+                    cache=not args.no_cache,
+                )
+                if args.scores_out:
+                    scores.write_tsv(Path(args.scores_out) / f"{_flat_name(job.recording)}.tsv")
+                table = find_events(scores, params)
+            except PannsError as error:
+                failures.append((str(job.path), str(error)))
+                continue
+            except (OSError, RuntimeError, ValueError, MemoryError) as error:
+                failures.append((str(job.path), f"{type(error).__name__}: {error}"))
+                continue
+            finally:
+                bar.update(max(0.0, durations[job] - done))
+            frames.append(_schema_events(table, job.recording, model_id, pd, EVENT_COLUMNS))
+            succeeded.append(job)
+    finally:
+        bar.close()
+
+    events = (
+        pd.concat(frames, ignore_index=True) if frames else _schema_events(None, "", model_id, pd,
+                                                                           EVENT_COLUMNS)
+    )  # fmt: skip
+    if args.out and per_file:
+        for job in succeeded:
+            mine = events[events["recording"] == job.recording]
+            _write(mine, Path(args.out) / f"{_flat_name(job.recording)}{SUFFIX[fmt]}", fmt)
+    elif args.out:
+        _write(events, Path(args.out), fmt)
+    else:
+        sys.stdout.write(_dumps(events, fmt))
+
+    if not args.quiet:
+        print(f"panns-sed: {len(events)} events in {len(succeeded)} file(s) with {model_id}.",
+              file=sys.stderr)  # fmt: skip
+    if failures:
+        print(f"panns-sed: {len(failures)} file(s) failed:", file=sys.stderr)
+        for path, message in failures:
+            print(f"  {path}: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _schema_events(table, recording: str, model_id: str, pd, columns):
+    """Events schema columns plus mean_confidence (dropped for the annotation formats)."""
+    from ..events import PROPOSED, make_events
+
+    if table is None:
+        frame = make_events(None)
+        frame["mean_confidence"] = pd.Series(dtype=float)
+        return frame
+    frame = make_events(
+        table.drop(columns=["mean_confidence"]),
+        recording=recording,
+        source=model_id,
+        status=PROPOSED,
+    )
+    frame["mean_confidence"] = table["mean_confidence"].to_numpy()
+    return frame.loc[:, [*columns, "mean_confidence"]]
