@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "project",
     "models",
     "evaluate",
+    "train",
     "record",
 )
 

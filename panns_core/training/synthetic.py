@@ -187,3 +187,27 @@ def make_synthetic_dataset(
         durations[name] = n / sample_rate
     events = make_events(rows, source="human", status="added", created=0.0, modified=0.0)
     return SyntheticDataset(directory, sample_rate, labels, files, durations, events)
+
+
+def write_project(dataset: SyntheticDataset, project: str | Path) -> Path:
+    """Put a synthetic dataset into a project file: recordings, vocabulary, events.
+
+    Returns the project path. The events keep their status (``added``); the
+    ``recording`` column is replaced by each file's absolute path.
+    """
+    from ..store import ProjectStore
+
+    project = Path(project)
+    store = ProjectStore(project)
+    try:
+        for path in dataset.recordings:
+            store.add_recording(path)
+        store.ensure_labels(dataset.labels)
+        events = dataset.events.copy()
+        events["recording"] = [
+            str((dataset.directory / name).resolve()) for name in events["recording"]
+        ]
+        store.add_events(events)
+    finally:
+        store.close()
+    return project

@@ -1,0 +1,83 @@
+"""Settings of a fine-tuning run (plain data, no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from ..errors import TrainingError
+
+STRATEGIES = ("head", "partial", "full")
+PRECISIONS = ("fp32", "bf16")
+#: settings a resumed run may change; everything else comes from the saved state
+RESUMABLE_OVERRIDES = ("epochs", "time_budget", "patience", "device", "log_every")
+
+
+@dataclass
+class TrainConfig:
+    """How to fine-tune. Times in seconds.
+
+    ``batch_size`` is the global batch of one optimiser step. It is processed as
+    ``batch_size // micro_batch`` chunks, each seeded from (seed, epoch, step,
+    chunk): one process runs the chunks one after another and accumulates
+    gradients, ``N`` DDP processes share them, and both take the same steps.
+    """
+
+    strategy: str = "full"
+    epochs: int = 30
+    batch_size: int = 16
+    micro_batch: int | None = None
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    warmup_fraction: float = 0.05
+    clip_seconds: float = 5.0
+    background_ratio: float = 0.5
+    max_shift: float | None = None
+    negative_weight: float = 2.0
+    clip_loss_weight: float = 1.0
+    mixup_alpha: float = 1.0
+    mixup_prob: float = 0.5
+    spec_augment: bool = True
+    gain_db: float = 6.0
+    partial_blocks: int = 2
+    val_fraction: float = 0.25
+    threshold: float = 0.5
+    patience: int = 5
+    time_budget: float | None = None
+    samples_per_epoch: int | None = None
+    precision: str = "fp32"
+    seed: int = 0
+    device: str = "cpu"
+    log_every: int = 1
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise TrainingError(
+                f"Unknown strategy {self.strategy!r}; use one of {', '.join(STRATEGIES)}."
+            )
+        if self.precision not in PRECISIONS:
+            raise TrainingError(f"precision must be one of {PRECISIONS}, not {self.precision!r}.")
+        if self.batch_size < 1 or self.epochs < 1:
+            raise TrainingError("batch_size and epochs must be at least 1.")
+        if self.micro_batch is not None and (
+            self.micro_batch < 1 or self.batch_size % self.micro_batch
+        ):
+            raise TrainingError(
+                f"micro_batch {self.micro_batch} must divide batch_size {self.batch_size}."
+            )
+        if not 0 <= self.val_fraction < 1:
+            raise TrainingError("val_fraction must be in [0, 1).")
+        if self.clip_seconds <= 0:
+            raise TrainingError("clip_seconds must be positive.")
+
+    @property
+    def shift(self) -> float:
+        return self.clip_seconds / 4 if self.max_shift is None else float(self.max_shift)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
