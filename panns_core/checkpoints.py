@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import CheckpointError
+from .labels import audioset_labels
 from .models import FeatureConfig, architecture_spec, build_model, list_architectures
 
 if TYPE_CHECKING:
@@ -282,7 +283,6 @@ def load_checkpoint(
     otherwise our metadata, then the keys and shapes (with the file name as a hint
     between architectures with identical weights) decide.
     """
-    from .labels import audioset_labels
 
     path = Path(path)
     if path.is_dir():
@@ -369,12 +369,14 @@ def save_checkpoint(
     *,
     architecture: str,
     feature_config: FeatureConfig,
-    labels: list[str],
+    labels: list[str] | None = None,
     parent: str | None = None,
     metrics: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write our checkpoint format (weights + metadata) atomically; returns the path.
+
+    ``labels=None`` means the AudioSet classes, for a model with 527 outputs.
 
     The file is ``{'format', 'format_version', 'model': state_dict, 'metadata': {...}}``,
     so code that expects an official PANNs file (``checkpoint['model']``) reads it too.
@@ -393,9 +395,11 @@ def save_checkpoint(
     if not match.exact:
         raise CheckpointError(f"The weights do not fit architecture {arch} ({match.describe()}).")
     classes_num = _classes_num(state_dict)
-    if len(labels) != classes_num:
+    if labels is None and classes_num == len(audioset_labels()):
+        labels = audioset_labels().names
+    if labels is None or len(labels) != classes_num:
         raise CheckpointError(
-            f"{len(labels)} labels given for a model with {classes_num} outputs; "
+            f"{len(labels or [])} labels given for a model with {classes_num} outputs; "
             "pass one label per output class."
         )
     metadata = {

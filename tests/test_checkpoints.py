@@ -373,3 +373,16 @@ def test_missing_file_and_non_weight_content(tmp_path) -> None:
     torch.save({"model": {"w": torch.zeros(2), "step": 3}}, path)
     with pytest.raises(CheckpointError, match="not tensors: step"):
         load_checkpoint(path)
+
+
+def test_save_without_labels_means_audioset_for_527_outputs(tmp_path: Path) -> None:
+    model = build_model("Cnn6")
+    path = save_checkpoint(
+        tmp_path / "c.pth", model, architecture="Cnn6", feature_config=model.feature_config
+    )
+    assert load_checkpoint(path).labels == audioset_labels().names
+    small = build_model("Cnn6", classes_num=3)
+    with pytest.raises(CheckpointError, match="one label per output"):
+        save_checkpoint(
+            tmp_path / "d.pth", small, architecture="Cnn6", feature_config=small.feature_config
+        )
