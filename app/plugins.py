@@ -10,9 +10,10 @@ from __future__ import annotations
 
 def install_all(window) -> None:
     from .dialogs import io_dialogs, label_picker
-    from .panels import events_table, review
+    from .panels import events_table, review, training
 
     events_table.install(window)
     label_picker.install(window)
     review.install(window)
     io_dialogs.install(window)
+    training.install(window)

@@ -1,0 +1,207 @@
+"""The fine-tune dialog: base model, the project's classes with their event counts,
+strategy, epochs and time budget. It builds the ``panns-sed train`` arguments; the
+training panel runs them in a separate process."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QRadioButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from panns_core import events as ev
+
+POSITIVE = (ev.ACCEPTED, ev.EDITED, ev.ADDED)
+SCRATCH = ("arch:TinySED", "TinySED, small, from scratch (quick experiments)")
+STRATEGIES = (
+    ("head", "Head only", "Trains the output layer on cached embeddings: seconds on a CPU."),
+    ("partial", "Last blocks", "Also adapts the last convolution blocks: minutes."),
+    ("full", "Whole network", "Everything trains: best with many events and a GPU."),
+)
+MIN_EVENTS = 3
+
+
+def class_counts(store) -> pd.DataFrame:
+    """Per vocabulary label: positive events (accepted/edited/added), rejected ones
+    (negatives) and recordings; labels in events but not in the vocabulary follow."""
+    frame = store.events()
+    names = [e.name for e in store.labels()]
+    rows = []
+    for name in dict.fromkeys([*names, *frame["label"].unique()]):
+        part = frame[frame["label"] == name]
+        positive = part[part["status"].isin(POSITIVE)]
+        rows.append({
+            "label": name,
+            "events": len(positive),
+            "rejected": int((part["status"] == ev.REJECTED).sum()),
+            "recordings": positive["recording_id"].nunique(),
+            "in_vocabulary": name in names,
+        })
+    return pd.DataFrame(rows, columns=["label", "events", "rejected", "recordings",
+                                       "in_vocabulary"])
+
+
+class FineTuneDialog(QDialog):
+    def __init__(self, document, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Fine-tune on this project")
+        self.resize(600, 560)
+        self.document = document
+        layout = QVBoxLayout(self)
+        intro = QLabel("Trains a new model on the events you accepted, corrected or added "
+                       "(rejected ones teach it what is not there). Some recordings are held "
+                       "out to measure the result. The window stays usable while it trains.")
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        form = QFormLayout()
+        self.base_combo = QComboBox()
+        try:
+            from ..panels.detection import list_model_names
+
+            names, default = list_model_names()
+        except Exception:  # a broken registry must not block the dialog
+            names, default = [], None
+        for name in names:
+            self.base_combo.addItem(f"{name}  (default)" if name == default else name, name)
+        self.base_combo.addItem(SCRATCH[1], SCRATCH[0])
+        current = document.model or default
+        index = self.base_combo.findData(current)
+        self.base_combo.setCurrentIndex(max(0, index))
+        form.addRow("Base model", self.base_combo)
+
+        strategies = QWidget()
+        column = QVBoxLayout(strategies)
+        column.setContentsMargins(0, 0, 0, 0)
+        self.strategy_group = QButtonGroup(self)
+        self.strategy_buttons: dict[str, QRadioButton] = {}
+        for key, title, text in STRATEGIES:
+            button = QRadioButton(f"{title} — {text}")
+            self.strategy_group.addButton(button)
+            self.strategy_buttons[key] = button
+            column.addWidget(button)
+        self.strategy_buttons["head"].setChecked(True)
+        form.addRow("Strategy", strategies)
+        row = QHBoxLayout()
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 1000)
+        self.epochs_spin.setValue(30)
+        self.budget_spin = QDoubleSpinBox()
+        self.budget_spin.setRange(0.0, 24 * 60.0)
+        self.budget_spin.setDecimals(1)
+        self.budget_spin.setSuffix(" min")
+        self.budget_spin.setSpecialValueText("no limit")
+        self.budget_spin.setValue(5.0)
+        row.addWidget(QLabel("at most"))
+        row.addWidget(self.epochs_spin)
+        row.addWidget(QLabel("epochs, time budget"))
+        row.addWidget(self.budget_spin)
+        row.addStretch(1)
+        form.addRow("Length", row)
+        stem = document.project_path.stem if document.project_path else "project"
+        self.name_edit = QLineEdit(f"{stem}-ft-{time.strftime('%Y%m%d-%H%M')}")
+        form.addRow("New model name", self.name_edit)
+        layout.addLayout(form)
+
+        self.counts = class_counts(document.store)
+        self.table = QTableWidget(len(self.counts), 4)
+        self.table.setHorizontalHeaderLabels(["Class", "Events", "Rejected", "Recordings"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for r, record in enumerate(self.counts.itertuples(index=False)):
+            values = (record.label, record.events, record.rejected, record.recordings)
+            for c, value in enumerate(values):
+                item = QTableWidgetItem(str(value))
+                if c == 0 and not record.in_vocabulary:
+                    item.setToolTip("Not in the vocabulary: not trained")
+                    item.setForeground(self.palette().mid())
+                self.table.setItem(r, c, item)
+        layout.addWidget(self.table, 1)
+        self.warning = QLabel("")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #e0b040;")
+        layout.addWidget(self.warning)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.start_button = self.buttons.addButton("Start training",
+                                                   QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self._check()
+
+    def _check(self) -> None:
+        trained = self.counts[self.counts["in_vocabulary"]]
+        total = int(trained["events"].sum())
+        few = trained[(trained["events"] > 0) & (trained["events"] < MIN_EVENTS)]["label"]
+        recordings = len({r for r in self.document.store.events(statuses=POSITIVE)
+                          ["recording_id"]})
+        notes = []
+        if total == 0:
+            notes.append("No accepted, corrected or added events yet: review or add some "
+                         "first.")
+        if len(few):
+            notes.append(f"Few examples for {', '.join(few)}: expect little from those.")
+        if 0 < recordings < 2:
+            notes.append("Only one recording has events, so none is held out to measure the "
+                         "result.")
+        self.warning.setText(" ".join(notes))
+        self.start_button.setEnabled(total > 0)
+
+    @property
+    def strategy(self) -> str:
+        return next(k for k, b in self.strategy_buttons.items() if b.isChecked())
+
+    def train_args(self) -> list[str]:
+        """The ``panns-sed train`` arguments these choices stand for."""
+        doc = self.document
+        args = ["--project", str(doc.project_path), "--strategy", self.strategy,
+                "--epochs", str(self.epochs_spin.value())]
+        base = self.base_combo.currentData()
+        if base:
+            args += ["--base", base]
+        if self.budget_spin.value() > 0:
+            args += ["--time-budget", f"{self.budget_spin.value() * 60:g}"]
+        name = self.name_edit.text().strip()
+        if name:
+            args += ["--name", name]
+        return args
+
+
+def open_finetune(window) -> None:
+    from panns_core.errors import PannsError
+
+    doc = window.document
+    panel = window.training_panel
+    if doc.store is None or doc.project_path is None:
+        raise PannsError("Fine-tuning needs a project saved in a file: open or create one.")
+    if panel.running:
+        raise PannsError("A fine-tuning run is already going; cancel it or wait for it.")
+    dialog = FineTuneDialog(doc, window)
+    window._finetune_dialog = dialog
+    try:
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        args = dialog.train_args()
+    finally:
+        window._finetune_dialog = None
+        dialog.deleteLater()
+    panel.start(args)
+    window.training_dock.show()
+    window.training_dock.raise_()

@@ -1,0 +1,376 @@
+"""The training panel: runs ``panns-sed train ... --json`` as a separate process and
+shows its progress, loss and validation curves; cancel keeps the last checkpoint; at
+the end it offers the new model, re-runs detection with it, and shows the validation
+metrics before and after.
+
+The process speaks the JSON-lines protocol of :mod:`panns_core.training.progress`
+(one object per line on stdout). The window stays usable: the process runs on its
+own and QProcess delivers its output through the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pyqtgraph as pg
+from PySide6.QtCore import QProcess, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..views import theme
+
+METRIC_ROWS = (
+    ("event_f1", "Event F1"),
+    ("segment_f1", "Segment F1"),
+    ("event_error_rate", "Event error rate"),
+    ("loss", "Validation loss"),
+)
+CANCEL_GRACE_MS = 60_000  # then the process is killed
+
+
+def train_command(args: list[str]) -> tuple[str, list[str]]:
+    """(program, arguments) running ``panns-sed train ARGS --json`` with this Python."""
+    args = list(args)
+    if "--json" not in args:
+        args.append("--json")
+    return sys.executable, ["-m", "panns_core", "train", *args]
+
+
+def _fmt(value) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+class TrainingPanel(QWidget):
+    """See the module docstring. ``start(args)``, ``cancel()``, ``handle(event)``."""
+
+    finished = Signal(dict)  # the "done" event (or {"event": "error", ...})
+    use_model_requested = Signal(str)
+    detect_requested = Signal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.process: QProcess | None = None
+        self.events: list[dict] = []
+        self.result: dict | None = None
+        self.model_name: str | None = None
+        self.error: str | None = None
+        self._buffer = b""
+        self._stderr: list[str] = []
+        self._steps: list[tuple[int, float]] = []
+        self._steps_per_epoch = 1
+        self._kill_timer = QTimer(self)
+        self._kill_timer.setSingleShot(True)
+        self._kill_timer.timeout.connect(self._kill)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        top = QHBoxLayout()
+        self.status = QLabel("No fine-tuning run yet (Models ▸ Fine-tune on this project…).")
+        self.status.setWordWrap(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop after the current step; the last checkpoint is kept")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        top.addWidget(self.status, 1)
+        top.addWidget(self.cancel_button)
+        layout.addLayout(top)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("%p %")
+        layout.addWidget(self.progress)
+
+        plots = QHBoxLayout()
+        self.loss_plot = pg.PlotWidget(background=theme.PANEL)
+        self.loss_plot.setTitle("Loss", color=theme.AXIS_TEXT, size="9pt")
+        self.loss_plot.setLabel("bottom", "epoch")
+        self.loss_plot.addLegend(offset=(-5, 5), labelTextColor=theme.AXIS_TEXT)
+        self.loss_plot.showGrid(x=True, y=True, alpha=0.15)
+        self.step_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#5fb3ff", width=1),
+                                              name="train (step)")
+        self.train_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#ff9f40", width=2),
+                                               symbol="o", symbolSize=5, name="train (epoch)")
+        self.val_loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#45c46b", width=2),
+                                                  symbol="s", symbolSize=5, name="validation")
+        self.f1_plot = pg.PlotWidget(background=theme.PANEL)
+        self.f1_plot.setTitle("Validation", color=theme.AXIS_TEXT, size="9pt")
+        self.f1_plot.setLabel("bottom", "epoch")
+        self.f1_plot.setYRange(0, 1)
+        self.f1_plot.addLegend(offset=(-5, 5), labelTextColor=theme.AXIS_TEXT)
+        self.f1_plot.showGrid(x=True, y=True, alpha=0.15)
+        self.event_f1_curve = self.f1_plot.plot([], [], pen=pg.mkPen("#ff5a5f", width=2),
+                                                symbol="o", symbolSize=5, name="event F1")
+        self.segment_f1_curve = self.f1_plot.plot([], [], pen=pg.mkPen("#b68cff", width=2),
+                                                  symbol="t", symbolSize=6, name="segment F1")
+        for plot in (self.loss_plot, self.f1_plot):
+            plot.setMinimumHeight(140)
+            plots.addWidget(plot, 1)
+        layout.addLayout(plots, 1)
+
+        bottom = QHBoxLayout()
+        self.metrics = QTableWidget(len(METRIC_ROWS), 2)
+        self.metrics.setHorizontalHeaderLabels(["Before", "After"])
+        self.metrics.setVerticalHeaderLabels([text for _, text in METRIC_ROWS])
+        self.metrics.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.metrics.horizontalHeader().setStretchLastSection(True)
+        self.metrics.setMaximumHeight(self.metrics.verticalHeader().length()
+                                      + self.metrics.horizontalHeader().height() + 6)
+        bottom.addWidget(self.metrics, 1)
+        actions = QVBoxLayout()
+        self.use_button = QPushButton("Use the new model")
+        self.use_button.clicked.connect(lambda: self.use_model_requested.emit(self.model_name))
+        self.detect_button = QPushButton("Detect again with it")
+        self.detect_button.clicked.connect(lambda: self.detect_requested.emit(self.model_name))
+        for button in (self.use_button, self.detect_button):
+            button.setEnabled(False)
+            actions.addWidget(button)
+        actions.addStretch(1)
+        bottom.addLayout(actions)
+        layout.addLayout(bottom)
+        self._clear_metrics()
+
+    # ----------------------------------------------------------------- process
+    @property
+    def running(self) -> bool:
+        return self.process is not None
+
+    def start(self, args: list[str]) -> None:
+        """Start ``panns-sed train ARGS --json`` in a separate process."""
+        from panns_core.errors import TrainingError
+
+        if self.running:
+            raise TrainingError("A fine-tuning run is already going; wait or cancel it first.")
+        self._reset()
+        program, arguments = train_command(args)
+        process = QProcess(self)
+        process.setProgram(program)
+        process.setArguments(arguments)
+        process.readyReadStandardOutput.connect(self._read_stdout)
+        process.readyReadStandardError.connect(self._read_stderr)
+        process.finished.connect(self._on_finished)
+        process.errorOccurred.connect(self._on_process_error)
+        self.process = process
+        self.status.setText("Starting the training process…")
+        self.cancel_button.setEnabled(True)
+        process.start()
+
+    def cancel(self) -> None:
+        """Ask the run to stop after the current step (SIGTERM); it keeps its checkpoint."""
+        if self.process is None:
+            return
+        self.status.setText("Cancelling after the current step…")
+        self.cancel_button.setEnabled(False)
+        self.process.terminate()
+        self._kill_timer.start(CANCEL_GRACE_MS)
+
+    def _kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+
+    def shutdown(self, wait_ms: int = 15_000) -> None:
+        """Stop a running process (window closing): terminate, wait, then kill."""
+        process = self.process
+        if process is None:
+            return
+        process.terminate()
+        if not process.waitForFinished(wait_ms):
+            process.kill()
+            process.waitForFinished(3000)
+
+    def _read_stdout(self) -> None:
+        if self.process is None:
+            return
+        self._buffer += bytes(self.process.readAllStandardOutput())
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            try:
+                event = json.loads(line.decode("utf-8", "replace"))
+            except json.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and "event" in event:
+                self.handle(event)
+
+    def _read_stderr(self) -> None:
+        if self.process is None:
+            return
+        text = bytes(self.process.readAllStandardError()).decode("utf-8", "replace")
+        self._stderr = (self._stderr + text.splitlines())[-50:]
+
+    def _on_process_error(self, error) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            self._fail(f"Could not start the training process ({self.process.errorString()}).")
+            self._done_process()
+
+    def _on_finished(self, exit_code: int, _status) -> None:
+        self._read_stdout()
+        self._read_stderr()
+        if self.result is None and self.error is None:
+            # no "done" and no "error" event: say what the process said last
+            message = next((line for line in reversed(self._stderr)
+                            if line.strip() and not line.startswith(" ")), "")
+            message = message.removeprefix("panns-sed: error: ").removeprefix("panns-sed: ")
+            self._fail(message or f"The training process stopped (exit code {exit_code}).")
+        self._done_process()
+
+    def _done_process(self) -> None:
+        self._kill_timer.stop()
+        process, self.process = self.process, None
+        if process is not None:
+            process.deleteLater()
+        self.cancel_button.setEnabled(False)
+
+    # ---------------------------------------------------------------- protocol
+    def handle(self, event: dict) -> None:
+        """Show one protocol event (see panns_core.training.progress)."""
+        self.events.append(event)
+        kind = event.get("event")
+        if kind == "start":
+            self._steps_per_epoch = max(1, int(event.get("steps_per_epoch") or 1))
+            self.progress.setRange(0, max(1, int(event.get("total_steps") or 1)))
+            self.progress.setValue(int(event.get("global_step") or 0))
+            data = event.get("data") or {}
+            train = data.get("train_events") or {}
+            self.status.setText(
+                f"Fine-tuning {event.get('architecture')} ({event.get('strategy')}) on "
+                f"{sum(train.values())} events of {len(event.get('labels') or [])} classes; "
+                f"{len(data.get('val_recordings') or [])} recording(s) held out.")
+        elif kind == "validation":
+            self._add_validation(int(event.get("epoch", 0)), event.get("metrics"))
+            self._set_metric_column(0, event.get("metrics"))
+        elif kind == "step":
+            total = int(event.get("total_steps") or self.progress.maximum())
+            self.progress.setMaximum(max(1, total))
+            self.progress.setValue(int(event.get("global_step") or 0))
+            x = (int(event["epoch"]) - 1) + int(event["step"]) / self._steps_per_epoch
+            self._steps.append((x, float(event["loss"])))
+            xs, ys = zip(*self._steps, strict=True)
+            self.step_curve.setData(list(xs), list(ys))
+            self.status.setText(f"Epoch {event['epoch']}, step {event['global_step']} of "
+                                f"{total}: loss {float(event['loss']):.4f}")
+        elif kind == "epoch":
+            epoch = int(event["epoch"])
+            xs, ys = self.train_curve.getData()
+            xs = [] if xs is None else list(xs)
+            ys = [] if ys is None else list(ys)
+            self.train_curve.setData([*xs, epoch], [*ys, float(event["train_loss"])])
+            self._add_validation(epoch, event.get("metrics"))
+            planned = event.get("planned_epochs")
+            best = event.get("best_f1")
+            self.status.setText(
+                f"Epoch {epoch}{f' of {planned}' if planned else ''} done"
+                f"{' (best so far)' if event.get('improved') else ''}; best validation "
+                f"event F1 {_fmt(best)} at epoch {event.get('best_epoch')}.")
+        elif kind == "done":
+            self.result = event
+            result = event.get("result") or {}
+            self.model_name = result.get("model")
+            self._set_metric_column(0, result.get("metrics_before"))
+            self._set_metric_column(1, result.get("metrics_after"))
+            status = event.get("status", "")
+            words = {"completed": "Finished", "early_stopped": "Stopped early (no gain)",
+                     "time_budget": "Time budget reached", "cancelled": "Cancelled"}
+            text = words.get(status, status)
+            if self.model_name:
+                text += f": the new model {self.model_name} is in the model list."
+            elif result.get("state"):
+                text += f"; the last checkpoint is kept in {result.get('state')}."
+            self.status.setText(text)
+            has_model = bool(self.model_name)
+            self.use_button.setEnabled(has_model)
+            self.detect_button.setEnabled(has_model)
+            if status != "cancelled":
+                self.progress.setValue(self.progress.maximum())
+            self.finished.emit(event)
+        elif kind == "error":
+            self._fail(str(event.get("message", "The training run failed.")))
+
+    def _fail(self, message: str) -> None:
+        self.error = message
+        self.status.setText(f"<span style='color:#ff6f61'>Training failed:</span> {message}")
+        self.finished.emit({"event": "error", "message": message})
+
+    def _add_validation(self, epoch: int, metrics: dict | None) -> None:
+        if not metrics:
+            return
+        for curve, key in ((self.event_f1_curve, "event_f1"),
+                           (self.segment_f1_curve, "segment_f1"),
+                           (self.val_loss_curve, "loss")):
+            value = metrics.get(key)
+            if value is None:
+                continue
+            xs, ys = curve.getData()
+            xs = [] if xs is None else list(xs)
+            ys = [] if ys is None else list(ys)
+            curve.setData([*xs, epoch], [*ys, float(value)])
+
+    def _set_metric_column(self, column: int, metrics: dict | None) -> None:
+        for row, (key, _) in enumerate(METRIC_ROWS):
+            value = (metrics or {}).get(key)
+            item = QTableWidgetItem(_fmt(value))
+            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.metrics.setItem(row, column, item)
+
+    def _clear_metrics(self) -> None:
+        for column in (0, 1):
+            self._set_metric_column(column, None)
+
+    def _reset(self) -> None:
+        self.events = []
+        self.result = None
+        self.model_name = None
+        self.error = None
+        self._buffer = b""
+        self._stderr = []
+        self._steps = []
+        for curve in (self.step_curve, self.train_curve, self.val_loss_curve,
+                      self.event_f1_curve, self.segment_f1_curve):
+            curve.setData([], [])
+        self._clear_metrics()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.use_button.setEnabled(False)
+        self.detect_button.setEnabled(False)
+
+
+def install(window) -> TrainingPanel:
+    from ..dialogs.finetune import open_finetune
+
+    panel = TrainingPanel()
+    window.training_panel = panel
+    window.training_dock = window.add_dock("Training", panel,
+                                           Qt.DockWidgetArea.BottomDockWidgetArea)
+    events_dock = getattr(window, "events_table_dock", None)
+    if events_dock is not None:
+        window.tabifyDockWidget(events_dock, window.training_dock)
+        events_dock.raise_()
+
+    def use_model(name: str) -> None:
+        # Fine-tuned TinySED models need their architecture registered in this process
+        # (it is, once panns_core.training.tiny is imported; no torch import).
+        import panns_core.training.tiny  # noqa: F401
+
+        window.detection_panel.refresh_models()
+        window.document.model = name
+        window.document.status(f"Detection now uses {name}.")
+
+    def detect_with(name: str) -> None:
+        use_model(name)
+        window.detection_panel.run()
+
+    panel.use_model_requested.connect(use_model)
+    panel.detect_requested.connect(detect_with)
+    panel.finished.connect(lambda _event: window.detection_panel.refresh_models())
+    window.add_action("Models", "&Fine-tune on this project…", lambda: open_finetune(window),
+                      "Ctrl+Shift+T", tip="Train a model on your corrected events")
+    window.add_action("Models", "Cancel fine-tuning", panel.cancel)
+    window.closed.connect(panel.shutdown)  # never leave a training process behind
+    return panel
