@@ -139,6 +139,7 @@ class Recorder:
         self._limit_reached = False
         self._done = threading.Event()  # limit reached or failure
         self._last_block = 0.0
+        self._abandoned = False
 
     # -- public state ----------------------------------------------------------------
     @property
@@ -168,6 +169,15 @@ class Recorder:
     def error(self) -> PannsError | None:
         """What went wrong (disk full, device lost), or None."""
         return self._error
+
+    @property
+    def stream_abandoned(self) -> bool:
+        """True when the device did not release its stream on stop (a hung driver).
+
+        PortAudio may then hang when it shuts down at interpreter exit; a command-line
+        process should leave with ``os._exit`` after flushing its output.
+        """
+        return self._abandoned
 
     @property
     def failed(self) -> bool:
@@ -356,6 +366,7 @@ class Recorder:
         closer = threading.Thread(target=close, name="recorder-close", daemon=True)
         closer.start()
         closer.join(timeout)
+        self._abandoned = closer.is_alive()
 
     # -- writer thread -------------------------------------------------------------------
     def _fail(self, error: PannsError) -> None:
