@@ -16,12 +16,11 @@ import sys
 import pyqtgraph as pg
 from PySide6.QtCore import QProcess, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -93,7 +92,7 @@ class TrainingPanel(QWidget):
         self.loss_plot = pg.PlotWidget(background=theme.PANEL)
         self.loss_plot.setTitle("Loss", color=theme.AXIS_TEXT, size="9pt")
         self.loss_plot.setLabel("bottom", "epoch")
-        self.loss_plot.addLegend(offset=(-5, 5), labelTextColor=theme.AXIS_TEXT)
+        self.loss_plot.addLegend(offset=(-5, 5), labelTextColor=theme.AXIS_TEXT, colCount=3)
         self.loss_plot.showGrid(x=True, y=True, alpha=0.15)
         self.step_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#5fb3ff", width=1),
                                               name="train (step)")
@@ -105,7 +104,7 @@ class TrainingPanel(QWidget):
         self.f1_plot.setTitle("Validation", color=theme.AXIS_TEXT, size="9pt")
         self.f1_plot.setLabel("bottom", "epoch")
         self.f1_plot.setYRange(0, 1)
-        self.f1_plot.addLegend(offset=(-5, 5), labelTextColor=theme.AXIS_TEXT)
+        self.f1_plot.addLegend(offset=(-5, 5), labelTextColor=theme.AXIS_TEXT, colCount=2)
         self.f1_plot.showGrid(x=True, y=True, alpha=0.15)
         self.event_f1_curve = self.f1_plot.plot([], [], pen=pg.mkPen("#ff5a5f", width=2),
                                                 symbol="o", symbolSize=5, name="event F1")
@@ -114,28 +113,19 @@ class TrainingPanel(QWidget):
         for plot in (self.loss_plot, self.f1_plot):
             plot.setMinimumHeight(140)
             plots.addWidget(plot, 1)
-        layout.addLayout(plots, 1)
-
-        bottom = QHBoxLayout()
-        self.metrics = QTableWidget(len(METRIC_ROWS), 2)
-        self.metrics.setHorizontalHeaderLabels(["Before", "After"])
-        self.metrics.setVerticalHeaderLabels([text for _, text in METRIC_ROWS])
-        self.metrics.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.metrics.horizontalHeader().setStretchLastSection(True)
-        self.metrics.setMaximumHeight(self.metrics.verticalHeader().length()
-                                      + self.metrics.horizontalHeader().height() + 6)
-        bottom.addWidget(self.metrics, 1)
-        actions = QVBoxLayout()
+        side = QVBoxLayout()
+        self.metrics = _MetricsGrid()
+        side.addWidget(self.metrics)
         self.use_button = QPushButton("Use the new model")
         self.use_button.clicked.connect(lambda: self.use_model_requested.emit(self.model_name))
         self.detect_button = QPushButton("Detect again with it")
         self.detect_button.clicked.connect(lambda: self.detect_requested.emit(self.model_name))
         for button in (self.use_button, self.detect_button):
             button.setEnabled(False)
-            actions.addWidget(button)
-        actions.addStretch(1)
-        bottom.addLayout(actions)
-        layout.addLayout(bottom)
+            side.addWidget(button)
+        side.addStretch(1)
+        plots.addLayout(side)
+        layout.addLayout(plots, 1)
         self._clear_metrics()
 
     # ----------------------------------------------------------------- process
@@ -281,8 +271,10 @@ class TrainingPanel(QWidget):
             text = words.get(status, status)
             if self.model_name:
                 text += f": the new model {self.model_name} is in the model list."
-            elif result.get("state"):
+            elif status == "cancelled" and result.get("state"):
                 text += f"; the last checkpoint is kept in {result.get('state')}."
+            elif result.get("checkpoint"):
+                text += f"; the weights are in {result.get('checkpoint')}."
             self.status.setText(text)
             has_model = bool(self.model_name)
             self.use_button.setEnabled(has_model)
@@ -314,10 +306,7 @@ class TrainingPanel(QWidget):
 
     def _set_metric_column(self, column: int, metrics: dict | None) -> None:
         for row, (key, _) in enumerate(METRIC_ROWS):
-            value = (metrics or {}).get(key)
-            item = QTableWidgetItem(_fmt(value))
-            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.metrics.setItem(row, column, item)
+            self.metrics.set(row, column, _fmt((metrics or {}).get(key)))
 
     def _clear_metrics(self) -> None:
         for column in (0, 1):
@@ -339,6 +328,35 @@ class TrainingPanel(QWidget):
         self.progress.setValue(0)
         self.use_button.setEnabled(False)
         self.detect_button.setEnabled(False)
+
+
+class _MetricsGrid(QWidget):
+    """Validation metrics before and after training, as a small grid of labels."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(4, 0, 4, 0)
+        grid.setHorizontalSpacing(18)
+        grid.setVerticalSpacing(2)
+        for column, text in enumerate(("Validation", "Before", "After")):
+            header = QLabel(f"<b>{text}</b>")
+            grid.addWidget(header, 0, column)
+        self.cells: dict[tuple[int, int], QLabel] = {}
+        for row, (_, text) in enumerate(METRIC_ROWS):
+            grid.addWidget(QLabel(text), row + 1, 0)
+            for column in (0, 1):
+                cell = QLabel("—")
+                cell.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.cells[row, column] = cell
+                grid.addWidget(cell, row + 1, column + 1)
+        grid.setColumnStretch(3, 1)
+
+    def set(self, row: int, column: int, text: str) -> None:
+        self.cells[row, column].setText(text)
+
+    def text(self, row: int, column: int) -> str:
+        return self.cells[row, column].text()
 
 
 def install(window) -> TrainingPanel:

@@ -123,7 +123,7 @@ def test_real_fine_tune_from_the_dialog(make_main_window, qtbot, project):
     xs, _ = panel.event_f1_curve.getData()
     assert list(xs) == [0, 1, 2]
     after = panel.result["result"]["metrics_after"]["event_f1"]
-    assert panel.metrics.item(0, 1).text() == f"{after:.3f}"
+    assert panel.metrics.text(0, 1) == f"{after:.3f}"
     assert panel.progress.value() == panel.progress.maximum()
 
     # the new model: chosen for detection, and detection runs with it
