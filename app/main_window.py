@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
             view.failed.connect(self.show_error)
             self.splitter.addWidget(view)
         self.wavegram.hide()
-        self.splitter.setSizes([120, 200, 150, 170, 120, 170])
+        self.splitter.setSizes([100, 190, 140, 130, 110, 190])
         self.events_track.relabel_requested.connect(self.relabel_dialog)
         self.scrollbar = QScrollBar(Qt.Orientation.Horizontal)
         self.scrollbar.setRange(0, 0)
@@ -137,8 +137,11 @@ class MainWindow(QMainWindow):
         self.detection_panel.manage_models.connect(self.open_model_manager)
         self.detection_dock = self.add_dock("Detection", self.detection_panel,
                                             Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks([self.recordings_dock], [200], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.recordings_dock], [170], Qt.Orientation.Horizontal)
         self.resizeDocks([self.detection_dock], [300], Qt.Orientation.Horizontal)
+        # side docks run the full height; bottom docks sit under the views only
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
 
     def add_dock(self, title: str, widget: QWidget,
                  area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea) -> QDockWidget:
@@ -247,6 +250,41 @@ class MainWindow(QMainWindow):
         self.time_label = QLabel("0:00.00")
         self.time_label.setMinimumWidth(220)
         self.statusBar().addPermanentWidget(self.time_label)
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not getattr(self, "_layout_done", False):
+            self._layout_done = True
+            # once now, once more after a window manager settled the final size
+            QTimer.singleShot(0, self.apply_default_layout)
+            QTimer.singleShot(300, self.apply_default_layout)
+
+    def apply_default_layout(self) -> None:
+        """Give the views most of the height: bottom docks get about a quarter."""
+        bottom = [dock for dock in self.findChildren(QDockWidget)
+                  if self.dockWidgetArea(dock) == Qt.DockWidgetArea.BottomDockWidgetArea
+                  and not dock.isFloating()]
+        if bottom:
+            first = bottom[0]
+            for dock in bottom[1:]:
+                if dock not in self.tabifiedDockWidgets(first):
+                    self.tabifyDockWidget(first, dock)
+            first.raise_()
+            self.resizeDocks([first], [max(150, self.height() // 4)], Qt.Orientation.Vertical)
+        self.resizeDocks([self.recordings_dock], [170], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.detection_dock], [300], Qt.Orientation.Horizontal)
+        total = max(300, self.splitter.height())
+        shares = [0.13, 0.25, 0.17, 0.17, 0.28] if not self.wavegram.isVisible() else \
+            [0.12, 0.2, 0.14, 0.12, 0.14, 0.28]
+        visible = [v for v in self.views if v.isVisible() or v is not self.wavegram]
+        sizes, i = [], 0
+        for view in self.views:
+            if view in visible and (view is not self.wavegram or self.wavegram.isVisible()):
+                sizes.append(int(total * shares[min(i, len(shares) - 1)]))
+                i += 1
+            else:
+                sizes.append(0)
+        self.splitter.setSizes(sizes)
 
     # ------------------------------------------------------------ open / save
     def open_project(self, path: str | Path) -> None:

@@ -110,6 +110,20 @@ def _knock(sr: int) -> np.ndarray:
     return 0.5 * body * np.exp(-45 * t)
 
 
+# What the scene holds (onset, offset, AudioSet label), for demos and tests.
+DEMO_EVENTS = (
+    (0.8, 1.9, "Bird vocalization, bird call, bird song"),
+    (2.6, 3.4, "Bird vocalization, bird call, bird song"),
+    (5.0, 5.22, "Bark"),
+    (5.45, 5.67, "Bark"),
+    (7.6, 10.1, "Speech"),
+    (10.6, 11.39, "Knock"),
+    (12.2, 13.6, "Bird vocalization, bird call, bird song"),
+    (15.3, 15.52, "Bark"),
+    (17.4, 18.35, "Bird vocalization, bird call, bird song"),
+)
+
+
 def synthesize(sample_rate: int = SAMPLE_RATE, duration: float = DURATION) -> np.ndarray:
     """The demo scene as float32 mono samples."""
     rng = np.random.default_rng(20240601)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
+from PySide6.QtGui import QFont
 
 from . import theme
 from .base import TimeView
 
-TOP_CLASSES = 12
+TOP_CLASSES = 6
 CURVE_CLASSES = 4
 
 
@@ -36,6 +37,9 @@ class ProbabilityHeatmapView(TimeView):
         self.image.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
         self.addItem(self.image)
         self.getViewBox().invertY(True)
+        font = self.getPlotItem().getAxis("left").style.get("tickFont") or QFont()
+        font.setPointSizeF(8.0)
+        self.getPlotItem().getAxis("left").setStyle(tickFont=font)
         self.classes: list[int] = []
         self.message = pg.TextItem("", color=theme.MESSAGE, anchor=(0.5, 0.5))
         self.addItem(self.message, ignoreBounds=True)
@@ -68,7 +72,7 @@ class ProbabilityHeatmapView(TimeView):
         self.image.setRect(QRectF(0, 0, scores.n_segments * scores.segment_seconds,
                                   len(self.classes)))
         labels = [scores.labels[i] for i in self.classes]
-        ticks = [(i + 0.5, _short(label)) for i, label in enumerate(labels)]
+        ticks = [(i + 0.5, _short(label, 13)) for i, label in enumerate(labels)]
         self.getPlotItem().getAxis("left").setTicks([ticks, []])
         self.setYRange(0, max(1, len(self.classes)), padding=0)
 
@@ -81,8 +85,9 @@ class ProbabilityCurvesView(TimeView):
         self.setYRange(0, 1.02, padding=0)
         self.getPlotItem().getAxis("left").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")], []])
         self.getPlotItem().showGrid(x=False, y=True, alpha=theme.GRID_ALPHA)
-        self.legend = self.getPlotItem().addLegend(offset=(8, 4), labelTextSize="8pt",
-                                                   brush=(23, 24, 28, 170))
+        self.legend = self.getPlotItem().addLegend(offset=(4, 1), labelTextSize="8pt",
+                                                   brush=(23, 24, 28, 190), colCount=4,
+                                                   verSpacing=-6)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.chosen: list[str] | None = None  # None: follow the top classes
         self.threshold_line = pg.InfiniteLine(

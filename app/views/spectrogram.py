@@ -9,7 +9,7 @@ from panns_core.models import FEATURES_32K
 from ..compute import logmel_tile, mel_frequencies
 from .tiled import TiledImageView
 
-_TICK_HZ = (100, 250, 500, 1000, 2000, 4000, 8000, 12000, 16000)
+_TICK_HZ = (200, 500, 1000, 2000, 4000, 8000, 12000, 16000)
 
 
 class SpectrogramView(TiledImageView):
@@ -38,6 +38,7 @@ class SpectrogramView(TiledImageView):
 
     def _on_tile(self, item) -> None:
         path, tile, image = item
+        self._auto_levels(image)
         self.cache.put((str(path), self.feature_config, tile), image)
         self._pending.discard(tile)
         if path == self._path:

@@ -37,6 +37,7 @@ class TiledImageView(TimeView):
         self.colormap_name = "magma"
         self._lut = pg.colormap.get(self.colormap_name).getLookupTable(nPts=256)
         self.levels = (-90.0, 10.0)
+        self.auto_levels = True  # set levels from the first tile of each recording
         self.setYRange(0, self.n_bins, padding=0)
         self.message = pg.TextItem("", color=theme.MESSAGE, anchor=(0.5, 0.5))
         self.message.setZValue(2000)
@@ -60,7 +61,8 @@ class TiledImageView(TimeView):
         for item in self._items.values():
             item.setLookupTable(self._lut)
 
-    def set_levels(self, low: float, high: float) -> None:
+    def set_levels(self, low: float, high: float, *, auto: bool = False) -> None:
+        self.auto_levels = auto
         if high <= low:
             high = low + 1.0
         self.levels = (float(low), float(high))
@@ -75,6 +77,7 @@ class TiledImageView(TimeView):
             self.removeItem(item)
         self._items.clear()
         self._path = recording.path if recording else None
+        self._levels_from_data = self.auto_levels
         self.refresh()
 
     def on_range_changed(self, start: float, stop: float) -> None:
@@ -129,9 +132,17 @@ class TiledImageView(TimeView):
             image = self.compute_tile(path, tile)
             yield (path, tile, image)
 
+    def _auto_levels(self, image: np.ndarray) -> None:
+        """Map the quiet half of the first tile to the dark end of the colour map."""
+        if getattr(self, "_levels_from_data", False) and image.size:
+            self._levels_from_data = False
+            low, high = np.percentile(image, [40.0, 99.9])
+            self.set_levels(float(low), float(high) + 2.0, auto=True)
+
     def _on_tile(self, item) -> None:
         path, tile, image = item
         key = (str(path), tile)
+        self._auto_levels(image)
         self.cache.put(key, image)
         self._pending.discard(tile)
         if path == self._path:
