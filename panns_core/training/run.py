@@ -67,8 +67,13 @@ def load_base(base: str | None, seed: int = 0) -> tuple[Any, list[str], str | No
     if base and base.startswith(RANDOM_INIT):
         from ..models import build_model
 
+        arch = base[len(RANDOM_INIT) :]
+        # The first model built in a process draws differently from the seeded generator
+        # (lazy initialisation in torch/torchlibrosa); build once so the seeded build is
+        # the same in every process, whatever it did before.
+        build_model(arch, classes_num=1)
         torch.manual_seed(seed)
-        model = build_model(base[len(RANDOM_INIT) :], classes_num=1)
+        model = build_model(arch, classes_num=1)
         return model, [], None
     from ..model_source import resolve_checkpoint, resolve_record
 
