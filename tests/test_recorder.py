@@ -400,3 +400,69 @@ def test_hotkeys_hold_for_the_duration_or_tap_to_start_and_stop():
     assert taps.tracker.closed == [("Dog", 0, 1000), ("Bird", 2000, 5000)]
     events = taps.tracker.events(1000, recording="r.wav")
     assert list(events["onset"]) == [0.0, 2.0] and list(events["offset"]) == [1.0, 5.0]
+
+
+# -- live detection ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_sed():
+    """A real (small) SED network with deterministic weights: Cnn6_DecisionLevelMax."""
+    import torch
+
+    from panns_core.models import build_model
+
+    sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "reference"))
+    from deterministic_weights import deterministic_state_dict
+
+    torch.manual_seed(0)
+    model = build_model("Cnn6_DecisionLevelMax", classes_num=10)
+    model.load_state_dict(deterministic_state_dict(model.state_dict()))
+    return model.eval()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rate", [32000, 16000])
+def test_live_detection_scores_exactly_the_newest_recorded_audio(tmp_path, paced, small_sed,
+                                                                  rate):
+    from panns_core.audio import resample
+    from panns_core.recording.live import LiveDetector, SegmentPredictor
+
+    predictor = SegmentPredictor(small_sed)
+    rec = Recorder(tmp_path / "live.wav", device="wavsrc", sample_rate=rate, ring_seconds=2.0)
+    detector = LiveDetector(rec.ring, rate, predictor, window_seconds=0.96)
+    seg = detector.segment_frames
+    assert seg == 5120 * rate // 32000
+    rec.start()
+    detector.start()
+    fed_blocks = 0
+    for step in range(8):  # 1.28 s of audio, a few blocks at a time, while it runs
+        paced.feed(5)
+        fed_blocks += 5
+        wait_until(lambda n=fed_blocks: rec.frames == n * BLOCK)
+        time.sleep(0.02 * (step % 3))
+    final_end = rec.frames // seg * seg
+    deadline = time.monotonic() + 20
+    results = []
+    while not results or results[-1].end < final_end / rate:
+        assert time.monotonic() < deadline, "live detection never caught up"
+        results += detector.results()
+        time.sleep(0.01)
+    detector.stop()
+    assert detector.error is None
+    rec.pause()
+    paced.close()
+    result = rec.stop()
+    audio, _ = sf.read(result.path, dtype="float32", always_2d=True)
+    assert len(results) >= 2
+    for scores in results:
+        first, end = round(scores.start * rate), round(scores.end * rate)
+        assert first % seg == 0 and end % seg == 0
+        assert 1 <= (end - first) // seg <= 6 and scores.probabilities.shape[1] == 10
+        # The same audio, from the file on disk, through the same model: the same numbers.
+        mono = audio[first:end, 0]
+        if rate != 32000:
+            mono = resample(mono, rate, 32000)
+        expected = predictor(mono)[: (end - first) // seg]
+        np.testing.assert_allclose(scores.probabilities, expected, rtol=1e-5, atol=1e-6)
+        assert scores.lag >= 0 and scores.compute_seconds > 0
+    assert results[-1].end == final_end / rate
+    assert any(len(s.probabilities) == 6 for s in results)  # full windows once enough audio
