@@ -1,14 +1,14 @@
 """Compute device choice (cuda, then mps, then cpu), thread count and the fast path.
 
-The fast path is opt-in: bf16 autocast on CPU (where the CPU supports bf16 matrix work),
-fp16 autocast on CUDA and MPS. The fp32 path stays exact.
+The fast path is opt-in (:func:`fast_mode`): fp16 autocast on CUDA and MPS, bf16
+autocast on CPUs with native bf16, int8 convolutions on other CPUs. fp32 stays exact.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import DeviceError
 
@@ -96,30 +96,36 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
-def fast_dtype(device: torch.device) -> torch.dtype | None:
-    """The reduced precision the fast path uses on ``device``, or None if it has none."""
-    import torch
+def fast_mode(device: torch.device, fast: bool, model: Any = None) -> str:
+    """The precision a run uses: "fp32" (exact), or the fast path's "bf16", "fp16", "int8".
 
-    if device.type == "cpu":
-        return torch.bfloat16
+    CUDA and MPS: fp16 autocast. CPU: bf16 autocast where bf16 is native (AVX512-BF16,
+    AMX); elsewhere int8 convolutions for the PANNs conv trunk (bf16 would be ~10x
+    slower there); fp32 when neither applies.
+    """
+    if not fast:
+        return "fp32"
     if device.type in ("cuda", "mps"):
-        return torch.float16
-    return None
+        return "fp16"
+    from .quantized import cpu_has_native_bf16, supports_int8
+
+    if cpu_has_native_bf16():
+        return "bf16"
+    if model is None or supports_int8(model):
+        return "int8"
+    return "fp32"
 
 
-def precision_name(device: torch.device, fast: bool) -> str:
-    """ "fp32", or the fast path's dtype name ("bf16", "fp16")."""
+def precision_name(device: torch.device, fast: bool, model: Any = None) -> str:
+    """Alias of :func:`fast_mode` (the name stored with scores)."""
+    return fast_mode(device, fast, model)
+
+
+def autocast(device: torch.device, mode: str) -> contextlib.AbstractContextManager:
+    """The autocast context of a precision mode (a no-op for fp32 and int8)."""
     import torch
 
-    dtype = fast_dtype(device) if fast else None
-    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
-
-
-def autocast(device: torch.device, fast: bool) -> contextlib.AbstractContextManager:
-    """The autocast context of the fast path (a no-op context for fp32)."""
-    import torch
-
-    dtype = fast_dtype(device) if fast else None
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mode)
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)

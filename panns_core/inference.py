@@ -202,6 +202,30 @@ def _source_windows(
     return _file_windows(path, rate, plan, channel), total
 
 
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+
+
+def _check_precision(precision: str | None) -> str | None:
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    return precision
+
+
+def _runner(module: Any, mode: str, dev: torch.device) -> Any:
+    """The module that runs: the model itself, or its int8 copy (CPU only)."""
+    if mode != "int8":
+        return module
+    from .errors import DeviceError
+    from .quantized import int8_model, supports_int8
+
+    if dev.type != "cpu" or not supports_int8(module):
+        raise DeviceError(
+            f"int8 runs on the CPU with PANNs conv models only (device {dev}, "
+            f"{getattr(module, 'arch_name', 'model')}); use fast=True or fp32."
+        )
+    return int8_model(module)
+
+
 # -- detection ---------------------------------------------------------------------------
 def iter_detect(
     source: Source,
@@ -214,21 +238,26 @@ def iter_detect(
     body_seconds: float | None = None,
     context_seconds: float = DEFAULT_CONTEXT_SECONDS,
     fast: bool = False,
+    precision: str | None = None,
     cancel: CancelFlag | None = None,
 ) -> Iterator[ChunkScores]:
     """Yield the scores of each window's centre, in order, as soon as they are computed.
 
     ``source`` is an audio file (streamed, never read whole) or a mono float array at
     ``sample_rate`` (default: the model's rate). ``model`` is a SED ``nn.Module`` or a
-    loaded checkpoint. Raises :class:`Cancelled` when ``cancel.is_set()``.
+    loaded checkpoint. ``fast`` picks the device's fast path (:func:`fast_mode`);
+    ``precision`` ("fp32", "bf16", "fp16", "int8") forces one. Raises
+    :class:`Cancelled` when ``cancel.is_set()``.
     """
     import torch
 
-    from .device import autocast, choose_device
+    from .device import autocast, choose_device, fast_mode
 
     dev = choose_device(device)
     module, _labels, _model_id = _as_model(model, dev)
     _check_sed(module)
+    mode = _check_precision(precision) or fast_mode(dev, fast, module)
+    runner = _runner(module, mode, dev)
     gpu = dev.type != "cpu"
     plan = ChunkPlan.for_model(
         module,
@@ -245,8 +274,8 @@ def iter_detect(
         if cancel is not None and cancel.is_set():
             raise Cancelled("Detection cancelled.")
         waves = torch.from_numpy(np.stack([w for _, w, _ in batch])).to(dev)
-        with torch.inference_mode(), autocast(dev, fast):
-            out = module(waves)["segmentwise_output"]
+        with torch.inference_mode(), autocast(dev, mode):
+            out = runner(waves)["segmentwise_output"]
         probs = out.float().cpu().numpy()
         del out, waves
         for (offset, window, last), segments in zip(batch, probs):
@@ -297,6 +326,7 @@ def detect(
     body_seconds: float | None = None,
     context_seconds: float = DEFAULT_CONTEXT_SECONDS,
     fast: bool = False,
+    precision: str | None = None,
     threads: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelFlag | None = None,
@@ -314,7 +344,7 @@ def detect(
     """
     import torch
 
-    from .device import choose_device, precision_name, set_threads
+    from .device import choose_device, fast_mode, set_threads
 
     set_threads(threads)
     dev = choose_device(device)
@@ -326,7 +356,7 @@ def detect(
             f"{len(labels)} labels given for a model with {module.classes_num} classes."
         )
     model_id = model_id or ckpt_id or str(getattr(module, "arch_name", type(module).__name__))
-    precision = precision_name(dev, fast)
+    precision = _check_precision(precision) or fast_mode(dev, fast, module)
     if audio_hash is None and not isinstance(source, np.ndarray):
         from .audio import file_sha256
 
@@ -354,7 +384,7 @@ def detect(
         batch_size=batch_size,
         body_seconds=body_seconds,
         context_seconds=context_seconds,
-        fast=fast,
+        precision=precision,
         cancel=cancel,
     ):
         parts.append(chunk.probabilities)
@@ -385,6 +415,7 @@ def detect_single_pass(
     labels: list[str] | None = None,
     device: str | torch.device | None = "cpu",
     fast: bool = False,
+    precision: str | None = None,
 ) -> Scores:
     """The reference way: one forward pass over the whole waveform (as panns_inference).
 
@@ -393,14 +424,16 @@ def detect_single_pass(
     """
     import torch
 
-    from .device import autocast, choose_device, precision_name
+    from .device import autocast, choose_device, fast_mode
 
     dev = choose_device(device)
     module, ckpt_labels, ckpt_id = _as_model(model, dev)
     _check_sed(module)
+    mode = _check_precision(precision) or fast_mode(dev, fast, module)
+    runner = _runner(module, mode, dev)
     x = torch.from_numpy(np.asarray(waveform, dtype=np.float32)[None]).to(dev)
-    with torch.inference_mode(), autocast(dev, fast):
-        out = module(x)["segmentwise_output"][0].float().cpu().numpy()
+    with torch.inference_mode(), autocast(dev, mode):
+        out = runner(x)["segmentwise_output"][0].float().cpu().numpy()
     rate = module.feature_config.sample_rate
     return Scores(
         out,
@@ -408,5 +441,5 @@ def detect_single_pass(
         labels or ckpt_labels or _default_labels(module),
         model_id=ckpt_id or str(module.arch_name),
         duration=len(waveform) / rate,
-        precision=precision_name(dev, fast),
+        precision=mode,
     )

@@ -172,11 +172,18 @@ def test_cache_hit_skips_the_model(tiny, tmp_path, app_home) -> None:
 
 
 def test_fast_path_is_close(tiny) -> None:
+    from panns_core.quantized import cpu_has_native_bf16
+
     x = scene(12.0)
     exact = detect(x, tiny, labels=TINY_LABELS)
     fast = detect(x, tiny, labels=TINY_LABELS, fast=True)
-    assert fast.precision == "bf16" and exact.precision == "fp32"
-    assert np.abs(fast.probabilities - exact.probabilities).max() < 0.05
+    assert exact.precision == "fp32"
+    assert fast.precision == ("bf16" if cpu_has_native_bf16() else "int8")
+    diff = np.abs(fast.probabilities - exact.probabilities)
+    assert 0 < diff.max() < 0.1 and diff.mean() < 0.02
+    # the model itself is left as it was: fp32 again gives the exact result
+    np.testing.assert_array_equal(detect(x, tiny, labels=TINY_LABELS).probabilities,
+                                  exact.probabilities)  # fmt: skip
 
 
 def test_bad_inputs(tiny, tmp_path) -> None:
@@ -213,7 +220,7 @@ def test_device_choice_and_threads() -> None:
     finally:
         torch.set_num_threads(before)
     assert precision_name(torch.device("cpu"), False) == "fp32"
-    assert precision_name(torch.device("cpu"), True) == "bf16"
+    assert precision_name(torch.device("cpu"), True) in ("bf16", "int8")
 
 
 @pytest.mark.slow

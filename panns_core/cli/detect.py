@@ -63,9 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument(
         "--fast",
         action="store_true",
-        help="reduced precision (bf16 autocast on CPU, fp16 on GPU): faster where the "
-        "hardware supports it, probabilities differ slightly (see benchmarks/README.md); "
-        "default is exact fp32",
+        help="reduced precision: fp16 on GPU, bf16 on CPUs with native bf16, int8 "
+        "convolutions on other CPUs; about 2-3x faster, probabilities differ by up to "
+        "~0.1 (measured in benchmarks/README.md); default is exact fp32",
     )
     model.add_argument("--batch-size", type=int, help="chunks per forward pass")
     model.add_argument(
