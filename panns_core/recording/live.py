@@ -97,7 +97,7 @@ class LiveDetector:
         sample_rate: int,
         predictor: SegmentPredictor | Any,
         *,
-        window_seconds: float = 5.12,
+        window_seconds: float = 3.2,
         step_seconds: float | None = None,
         keep: int = 512,
         resample: Callable[[np.ndarray, int, int], np.ndarray] | None = None,
