@@ -42,6 +42,7 @@ class TrainConfig:
     partial_blocks: int = 2
     val_fraction: float = 0.25
     threshold: float = 0.5
+    median_seconds: float = 0.0
     patience: int = 5
     time_budget: float | None = None
     samples_per_epoch: int | None = None

@@ -422,7 +422,9 @@ class Trainer:
         model = self.model
         was = model.training
         model.eval()
-        params = PostprocessParams(threshold=self.config.threshold)
+        params = PostprocessParams(
+            threshold=self.config.threshold, median_seconds=self.config.median_seconds
+        )
         estimated, reference, durations, losses = [], [], {}, []
         for index in self.val_idx:
             rec = self.recordings[index]

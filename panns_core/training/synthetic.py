@@ -6,7 +6,7 @@ low-level coloured background noise at known times:
 ============  ==========================================================
 Low tone      harmonic tone around 400 Hz
 High tone     pure tone around 2.5 kHz
-Chirp         linear sweep 1 kHz -> 6 kHz
+Chirp         upward sweeps 3 -> 7 kHz, ten per second
 Noise burst   band-limited noise 4-10 kHz
 Clicks        train of short clicks at about 15 Hz
 ============  ==========================================================
@@ -86,9 +86,10 @@ def event_sound(
         x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in (1, 2, 3))
     elif label == "High tone":
         x = np.sin(2 * np.pi * 2500.0 * rng.uniform(0.95, 1.05) * t)
-    elif label == "Chirp":
-        f_lo, f_hi = 1000.0, 6000.0
-        x = np.sin(2 * np.pi * (f_lo * t + (f_hi - f_lo) * t**2 / (2 * seconds)))
+    elif label == "Chirp":  # repeated 0.1 s upward sweeps, the same texture throughout
+        f_lo, f_hi, period = 3000.0, 7000.0, 0.1
+        tau = np.mod(t, period)
+        x = np.sin(2 * np.pi * (f_lo * tau + (f_hi - f_lo) * tau**2 / (2 * period)))
     elif label == "Noise burst":
         x = _bandpass_noise(rng, n, sample_rate, 4000.0, min(10000.0, sample_rate / 2 - 1))
     elif label == "Clicks":
