@@ -16,6 +16,7 @@ import weakref
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QGraphicsItem
 
 from ..document import Document
 from . import theme
@@ -129,6 +130,9 @@ class TimeView(pg.PlotWidget):
         item = self.getPlotItem()
         item.setContentsMargins(0, 2, 6, 2)
         left = item.getAxis("left")
+        # the left axis does not change while time zooms or scrolls: paint it from a
+        # cached pixmap instead of re-rendering its text every frame
+        left.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         left.setWidth(AXIS_WIDTH)
         left.setTextPen(theme.AXIS_TEXT)
         left.setPen(theme.AXIS)
@@ -136,8 +140,7 @@ class TimeView(pg.PlotWidget):
         bottom.setTextPen(theme.AXIS_TEXT)
         bottom.setPen(theme.AXIS)
         if not self.show_time_axis:
-            bottom.setStyle(showValues=False)
-            bottom.setHeight(4)
+            item.hideAxis("bottom")  # one time axis (the events track's) is enough
         self.setLabel("left", self.title, color=theme.AXIS_TEXT)
         vb = self.getViewBox()
         vb.setDefaultPadding(0.0)

@@ -33,6 +33,8 @@ class _EventsItem(pg.GraphicsObject):
         self.font = QFont()
         self.font.setPointSizeF(8.5)
         self._metrics = QFontMetrics(self.font)
+        self._text_pen = QPen(QColor("#eef0f4"))
+        self._text_pen_selected = QPen(QColor("#ffffff"))
 
     def boundingRect(self) -> QRectF:  # noqa: N802
         view = self._view
@@ -40,53 +42,15 @@ class _EventsItem(pg.GraphicsObject):
 
     def paint(self, painter, option, widget=None) -> None:
         view = self._view
-        frame = view.draw_frame()
-        if frame is None or not len(frame):
-            return
+        data = view.paint_data()
         transform = painter.transform()
+        # the view maps (seconds, lane) by scale and offset only
+        sx, dx, sy, dy = transform.m11(), transform.m31(), transform.m22(), transform.m32()
         painter.save()
         painter.resetTransform()
         painter.setFont(self.font)
-        selected = view.document.selection
-        colours = view.label_colours
-        for row in frame.itertuples(index=False):
-            lane = view.lane_of(row.label)
-            top_left = transform.map(QPointF(row.onset, lane + (1 - LANE_FILL) / 2))
-            bottom_right = transform.map(QPointF(row.offset, lane + (1 + LANE_FILL) / 2))
-            rect = QRectF(top_left, bottom_right).normalized()
-            if rect.width() < 2:
-                rect.setWidth(2)
-            status = row.status
-            alpha, pen_style, pen_width, pattern, marker = theme.STATUS_STYLE.get(
-                status, theme.STATUS_STYLE[ev.PROPOSED]
-            )
-            colour = (
-                theme.REJECTED_COLOR
-                if status == ev.REJECTED
-                else theme.label_color(row.label, colours)
-            )
-            fill = QColor(colour)
-            fill.setAlpha(alpha)
-            painter.setBrush(QBrush(fill, pattern))
-            is_selected = int(row.id) in selected
-            if is_selected:
-                pen = QPen(QColor(theme.SELECTED_PEN), 2.2)
-            else:
-                pen = QPen(colour.lighter(130), pen_width)
-                pen.setStyle(pen_style)
-            painter.setPen(pen)
-            painter.drawRoundedRect(rect, 3, 3)
-            # label text, elided to the box
-            text = f"{marker} {row.label}"
-            if status == ev.PROPOSED and row.confidence == row.confidence:
-                text += f"  {row.confidence:.2f}"
-            room = int(rect.width()) - 8
-            if room > 14:
-                elided = self._metrics.elidedText(text, Qt.TextElideMode.ElideRight, room)
-                painter.setPen(QColor("#ffffff") if is_selected else QColor("#eef0f4"))
-                painter.drawText(rect.adjusted(5, 0, -3, 0),
-                                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                                 elided)
+        if data is not None and len(data["onset"]):
+            self._paint_events(painter, data, sx, dx, sy, dy)
         # drag preview (ghost boxes)
         preview = view.drag_preview
         if preview:
@@ -97,6 +61,64 @@ class _EventsItem(pg.GraphicsObject):
                 b = transform.map(QPointF(offset, lane + (1 + LANE_FILL) / 2))
                 painter.drawRoundedRect(QRectF(a, b).normalized(), 3, 3)
         painter.restore()
+
+
+    def _paint_events(self, painter, data: dict, sx: float, dx: float, sy: float,
+                      dy: float) -> None:
+        """Events grouped by style; narrow boxes (zoomed out) merged per pixel run, so
+        the cost follows the pixels, not the number of events."""
+        view = self._view
+        start, stop = view.document.view_range
+        visible = np.nonzero((data["offset"] >= start) & (data["onset"] <= stop))[0]
+        if not len(visible):
+            return
+        x0 = data["onset"][visible] * sx + dx
+        widths = np.maximum(data["offset"][visible] * sx + dx - x0, 2.0)
+        lanes = data["lane"][visible]
+        height = LANE_FILL * sy
+        selected_ids = np.fromiter(view.document.selection, np.int64)
+        selected = np.isin(data["id"][visible], selected_ids)
+        keys = data["style"][visible] * 2 + selected
+        order = np.lexsort((x0, keys))
+        bounds = np.nonzero(np.diff(keys[order]))[0] + 1
+        text_jobs = []
+        for members in np.split(order, bounds):
+            first = visible[members[0]]
+            brush, pen = view.style_for(data["label"][first], data["status"][first],
+                                        bool(selected[members[0]]))
+            painter.setBrush(brush)
+            painter.setPen(pen)
+            top = (lanes[members[0]] + (1 - LANE_FILL) / 2) * sy + dy
+            wide = members[widths[members] >= 12]
+            for j in wide:
+                rect = QRectF(x0[j], top, widths[j], height)
+                painter.drawRoundedRect(rect, 3, 3)
+                if widths[j] > 22:
+                    text_jobs.append((rect, visible[j], bool(selected[j])))
+            narrow = members[widths[members] < 12]
+            if len(narrow):
+                a = np.floor(x0[narrow])
+                b = np.ceil(x0[narrow] + widths[narrow])
+                # merge runs that touch or overlap (a is sorted within the group)
+                run_end = np.maximum.accumulate(b)
+                new_run = np.ones(len(a), bool)
+                new_run[1:] = a[1:] > run_end[:-1] + 1
+                starts = a[new_run]
+                ends = np.maximum.reduceat(run_end, np.nonzero(new_run)[0])
+                painter.drawRects([QRectF(float(u), top, float(v - u), height)
+                                   for u, v in zip(starts, ends)])
+        align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+        for rect, i, is_selected in text_jobs:
+            status = data["status"][i]
+            marker = theme.STATUS_STYLE.get(status, theme.STATUS_STYLE[ev.PROPOSED])[4]
+            text = f"{marker} {data['label'][i]}"
+            confidence = data["confidence"][i]
+            if status == ev.PROPOSED and confidence == confidence:
+                text += f"  {confidence:.2f}"
+            elided = self._metrics.elidedText(text, Qt.TextElideMode.ElideRight,
+                                              int(rect.width()) - 8)
+            painter.setPen(self._text_pen_selected if is_selected else self._text_pen)
+            painter.drawText(rect.adjusted(5, 0, -3, 0), align, elided)
 
 
 class EventsTrackView(TimeView):
@@ -116,6 +138,8 @@ class EventsTrackView(TimeView):
         self.getPlotItem().getAxis("left").setStyle(tickLength=0)
         self.getPlotItem().getAxis("left").setTextPen(theme.AXIS_TEXT)
         self.getPlotItem().showGrid(x=True, y=False, alpha=theme.GRID_ALPHA)
+        self._paint_data: dict | None = None
+        self._styles: dict[tuple, tuple[QBrush, QPen]] = {}
         self.item = _EventsItem(self)
         self.addItem(self.item)
         self._lane_lines: list[pg.InfiniteLine] = []
@@ -165,8 +189,47 @@ class EventsTrackView(TimeView):
             line = pg.InfiniteLine(i, angle=0, pen=pg.mkPen(theme.AXIS, width=0.5))
             self.addItem(line, ignoreBounds=True)
             self._lane_lines.append(line)
+        self._paint_data = None
         self.item.prepareGeometryChange()
         self.item.update()
+
+    def paint_data(self) -> dict | None:
+        """Numpy columns of the annotations for painting (rebuilt when they change)."""
+        if self._paint_data is None:
+            frame = self.document.annotations
+            self._paint_data = {
+                "onset": frame["onset"].to_numpy(np.float64),
+                "offset": frame["offset"].to_numpy(np.float64),
+                "lane": np.array([self.lane_of(lab) for lab in frame["label"]], np.float64),
+                "label": frame["label"].astype(str).to_numpy(object),
+                "status": frame["status"].astype(str).to_numpy(object),
+                "id": frame["id"].to_numpy(np.int64),
+                "confidence": frame["confidence"].to_numpy(np.float64),
+            }
+            # one style code per (label, status): events sharing it are drawn together
+            pairs = list(zip(self._paint_data["label"], self._paint_data["status"]))
+            codes = {pair: k for k, pair in enumerate(dict.fromkeys(pairs))}
+            self._paint_data["style"] = np.array([codes[p] for p in pairs], np.int64)
+        return self._paint_data
+
+    def style_for(self, label: str, status: str, selected: bool) -> tuple[QBrush, QPen]:
+        key = (label, status, selected)
+        style = self._styles.get(key)
+        if style is None:
+            alpha, pen_style, pen_width, pattern, _marker = theme.STATUS_STYLE.get(
+                status, theme.STATUS_STYLE[ev.PROPOSED])
+            colour = (theme.REJECTED_COLOR if status == ev.REJECTED
+                      else theme.label_color(label, self.label_colours))
+            fill = QColor(colour)
+            fill.setAlpha(alpha)
+            if selected:
+                pen = QPen(QColor(theme.SELECTED_PEN), 2.2)
+            else:
+                pen = QPen(colour.lighter(130), pen_width)
+                pen.setStyle(pen_style)
+            style = (QBrush(fill, pattern), pen)
+            self._styles[key] = style
+        return style
 
     def preferred_height(self) -> int:
         return 40 + 26 * self.n_lanes
@@ -180,18 +243,11 @@ class EventsTrackView(TimeView):
 
     def _on_vocabulary(self, event) -> None:
         self.label_colours = self.document.label_colours()
+        self._styles.clear()
         self.item.update()
 
     def on_range_changed(self, start: float, stop: float) -> None:
         self.item.update()
-
-    def draw_frame(self):
-        frame = self.document.annotations
-        if not len(frame):
-            return frame
-        start, stop = self.document.view_range
-        visible = (frame["offset"] >= start) & (frame["onset"] <= stop)
-        return frame[visible]
 
     # ------------------------------------------------------------- hit testing
     def hit(self, pos: QPointF) -> tuple[int | None, str]:

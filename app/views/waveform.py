@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QColor
 
 from panns_core.envelope import iter_envelope, read_samples
 
@@ -29,13 +28,11 @@ class WaveformView(TimeView):
         super().__init__(document, parent)
         self.setYRange(-1.02, 1.02, padding=0)
         self.getPlotItem().getAxis("left").setTicks([[(-1, "-1"), (0, "0"), (1, "1")], []])
-        pen = pg.mkPen(theme.WAVEFORM, width=1)
-        self._upper = pg.PlotDataItem(pen=pen)
-        self._lower = pg.PlotDataItem(pen=pen)
-        fill = QColor(*theme.WAVEFORM_FILL)
-        self._fill = pg.FillBetweenItem(self._upper, self._lower, brush=fill)
+        # one vertical min-max bar per pixel column: a single path, cheap at any zoom
+        self._bars = pg.PlotCurveItem(pen=pg.mkPen(theme.WAVEFORM, width=1), connect="pairs",
+                                      skipFiniteCheck=True)
         self._line = pg.PlotDataItem(pen=pg.mkPen(theme.WAVEFORM, width=1.2))
-        for item in (self._fill, self._upper, self._lower, self._line):
+        for item in (self._bars, self._line):
             self.addItem(item)
         self.pyramid = None
         self._envelope_slot = WorkerSlot(self)
@@ -73,8 +70,18 @@ class WaveformView(TimeView):
         self.redraw()
 
     def _clear_curves(self) -> None:
-        for curve in (self._upper, self._lower, self._line):
-            curve.setData([], [])
+        self._bars.setData([], [])
+        self._line.setData([], [])
+
+    def _set_bars(self, times: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        self._bars.setData(np.repeat(times, 2), np.column_stack((lo, hi)).ravel())
+
+    def envelope_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(times, mins, maxs) as drawn now (tests, benchmarks)."""
+        x, y = self._bars.getData()
+        if x is None or not len(x):
+            return np.zeros(0), np.zeros(0), np.zeros(0)
+        return x[::2], y[::2], y[1::2]
 
     def redraw(self) -> None:
         pyramid = self.pyramid
@@ -90,8 +97,7 @@ class WaveformView(TimeView):
         margin = (stop - start) * 0.05
         times, lo, hi = pyramid.envelope(max(0.0, start - margin), stop + margin, pixels)
         self._line.setData([], [])
-        self._upper.setData(times, hi)
-        self._lower.setData(times, lo)
+        self._set_bars(times, lo, hi)
 
     def _draw_samples(self, start: float, stop: float, pixels: int) -> bool:
         if self._samples is None:
@@ -109,11 +115,9 @@ class WaveformView(TimeView):
             shaped = chunk[:whole].reshape(-1, k)
             t = times[:whole].reshape(-1, k).mean(axis=1)
             self._line.setData([], [])
-            self._upper.setData(t, shaped.max(axis=1))
-            self._lower.setData(t, shaped.min(axis=1))
+            self._set_bars(t, shaped.min(axis=1), shaped.max(axis=1))
         else:
-            self._upper.setData([], [])
-            self._lower.setData([], [])
+            self._bars.setData([], [])
             self._line.setData(times, chunk)
         return True
 

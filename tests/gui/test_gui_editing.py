@@ -48,8 +48,9 @@ def test_open_demo_shows_waveform(make_main_window, qtbot, demo_path):
     window = make_main_window()
     doc = _open_demo(window, qtbot, demo_path)
     # the drawn envelope covers the file and matches the audio's peak
-    x, y = window.waveform._upper.getData()
+    x, lo, y = window.waveform.envelope_data()
     assert x[0] < 0.5 and x[-1] > 19.5
+    assert float(np.min(lo)) == pytest.approx(-float(np.max(-lo)))
     import soundfile as sf
 
     audio, _ = sf.read(str(demo_path), dtype="float32")
