@@ -466,3 +466,19 @@ def test_live_detection_scores_exactly_the_newest_recorded_audio(tmp_path, paced
         assert scores.lag >= 0 and scores.compute_seconds > 0
     assert results[-1].end == final_end / rate
     assert any(len(s.probabilities) == 6 for s in results)  # full windows once enough audio
+
+
+def test_live_log_mel_matches_librosa_filters_and_finds_a_tone():
+    import librosa
+
+    from panns_core.recording.livemel import LiveLogMel, mel_filterbank
+
+    ours = mel_filterbank(32000, 1024, 64, 50, 14000)
+    theirs = librosa.filters.mel(sr=32000, n_fft=1024, n_mels=64, fmin=50, fmax=14000)
+    np.testing.assert_allclose(ours, theirs, atol=1e-7)
+    mel = LiveLogMel(32000)
+    t = np.arange(32000) / 32000
+    spec = mel(np.sin(2 * np.pi * 1000 * t).astype(np.float32))
+    assert spec.shape == (1 + (32000 - mel.n_fft) // mel.hop, 64)
+    centres = librosa.mel_frequencies(66, fmin=50, fmax=14000)[1:-1]
+    assert spec.mean(axis=0).argmax() == np.argmin(np.abs(centres - 1000))
