@@ -5,7 +5,8 @@ project is tested on) bf16 autocast runs about 10x *slower* than fp32. There, th
 path quantizes the ConvBlocks of a PANNs CNN to int8 (conv+BN+ReLU fused, weights per
 output channel, activations per tensor), keeping the log-mel front end, ``bn0`` and the
 head in fp32. Activation ranges are calibrated once per model on the shipped demo
-recording at three levels (so they do not depend on which file is detected first).
+recording at three levels (so they do not depend on which file is detected first), in
+about a second; the int8 copy shares the front end and head with the fp32 model.
 Measured effect on probabilities and events: benchmarks/README.md.
 """
 
@@ -19,7 +20,8 @@ from typing import Any
 
 _LOCK = threading.Lock()
 _QUANTIZED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-CALIBRATION_GAINS = (0.1, 1.0, 3.0)
+# (start s, stop s, gain) excerpts of the demo recording: quiet, normal and loud input
+CALIBRATION = ((0.0, 6.0, 0.1), (7.0, 13.0, 1.0), (14.0, 20.0, 3.0))
 
 
 def cpu_has_native_bf16() -> bool:
@@ -97,7 +99,8 @@ def _calibration_audio(sample_rate: int):
     from .resources import resource_path
 
     x, _ = load_audio(resource_path("demo.flac"), sample_rate=sample_rate)
-    return [np.clip(x * gain, -1.0, 1.0).astype(np.float32) for gain in CALIBRATION_GAINS]
+    clips = [x[round(a * sample_rate) : round(b * sample_rate)] * g for a, b, g in CALIBRATION]
+    return np.clip(np.stack(clips), -1.0, 1.0).astype(np.float32)
 
 
 def int8_model(model: Any) -> Any:
@@ -111,7 +114,10 @@ def int8_model(model: Any) -> Any:
 
         engine = _engine()
         torch.backends.quantized.engine = engine
-        quant = copy.deepcopy(model).cpu().eval()
+        # a shallow copy sharing the front end and head; only the conv blocks are new
+        quant = copy.copy(model)
+        quant._modules = dict(model._modules)
+        quant.eval()
         names = [n for n, _ in quant.named_children() if n.startswith("conv_block")]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's deprecation notes on quantized tensors
@@ -121,8 +127,7 @@ def int8_model(model: Any) -> Any:
             for name in names:
                 tq.prepare(getattr(quant, name), inplace=True)
             with torch.no_grad():
-                for clip in _calibration_audio(model.feature_config.sample_rate):
-                    quant(torch.from_numpy(clip)[None])
+                quant(torch.from_numpy(_calibration_audio(model.feature_config.sample_rate)))
             for name in names:
                 tq.convert(getattr(quant, name), inplace=True)
         _QUANTIZED[model] = quant

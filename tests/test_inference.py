@@ -33,7 +33,7 @@ def tiny():
 
 
 # lengths that are not a multiple of anything, plus exact window/segment edges
-LENGTHS = [0.05, 0.3, 1.0, 7.3, 10.24, 15.36, 15.37, 23.4567, 41.0001, 60.0]
+LENGTHS = [0.05, 0.3, 7.3, 10.24, 15.37, 41.0001, 60.0]
 
 
 @pytest.mark.parametrize("seconds", LENGTHS)
