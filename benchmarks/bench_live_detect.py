@@ -87,7 +87,8 @@ def main() -> None:
     compute = np.array([r.compute_seconds for r in results[2:]])
     # Lag seen by a viewer: result lag + compute time of the *next* result at worst.
     print(json.dumps({
-        "arch": args.arch, "fast": args.fast, "window_s": args.window, "threads": args.threads,
+        "arch": args.arch, "fast": args.fast, "precision": predictor.precision,
+        "window_s": args.window, "threads": args.threads,
         "recorded_s": round(result.duration, 2), "results": len(results),
         "overflows": result.overflows,
         "lag_median_s": round(float(np.median(lags)), 3), "lag_max_s": round(float(lags.max()), 3),

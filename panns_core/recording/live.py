@@ -50,7 +50,7 @@ class SegmentPredictor:
                  labels: list[str] | None = None) -> None:
         import torch
 
-        from ..device import choose_device
+        from ..device import choose_device, fast_mode
 
         self.device = choose_device(device)
         if not isinstance(model, torch.nn.Module) and hasattr(model, "build_model"):
@@ -63,6 +63,14 @@ class SegmentPredictor:
             )
         self.model = model.to(self.device).eval()
         self.fast = fast
+        # The project's fast path (panns_core.device.fast_mode): bf16/fp16 autocast where
+        # native, int8 conv trunk on CPUs without bf16, else fp32.
+        self.precision = fast_mode(self.device, fast, self.model)
+        self._runner = self.model
+        if self.precision == "int8":
+            from ..quantized import int8_model
+
+            self._runner = int8_model(self.model)
         self.sample_rate = int(model.feature_config.sample_rate)
         self.segment_samples = int(model.segment_samples)
         self.min_samples = int(getattr(model, "min_samples", self.segment_samples))
@@ -78,8 +86,8 @@ class SegmentPredictor:
         from ..device import autocast
 
         x = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)[None])
-        with torch.inference_mode(), autocast(self.device, self.fast):
-            out = self.model(x.to(self.device))["segmentwise_output"][0]
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            out = self._runner(x.to(self.device))["segmentwise_output"][0]
         return out.float().cpu().numpy()
 
 
