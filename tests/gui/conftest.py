@@ -3,8 +3,8 @@
 ``make_main_window()`` builds a shown :class:`~app.main_window.MainWindow` on a fresh
 project in the test's tmp dir; at teardown it closes every window it made, waits for
 their workers, and fails the test if a window, its document or a worker outlived it.
-``sed_checkpoint`` is a Cnn14_DecisionLevelMax checkpoint with seeded (deterministic)
-weights, written once per session.
+``sed_checkpoint`` is a Cnn6_DecisionLevelMax checkpoint (the smallest SED architecture
+of the registry) with seeded, deterministic weights, written once per session.
 """
 
 from __future__ import annotations
@@ -102,18 +102,23 @@ def mouse_click(view, at: tuple[float, float], modifiers=Qt.KeyboardModifier.NoM
 
 @pytest.fixture(scope="session")
 def sed_checkpoint(tmp_path_factory) -> Path:
-    """A Cnn14_DecisionLevelMax checkpoint with seeded weights (our format)."""
+    """A Cnn6_DecisionLevelMax checkpoint with seeded weights (our format)."""
     import torch
 
+    from panns_core.audio import load_audio
     from panns_core.checkpoints import save_checkpoint
     from panns_core.labels import audioset_labels
     from panns_core.models import FEATURES_32K, build_model
 
     torch.manual_seed(20240601)
-    model = build_model("Cnn14_DecisionLevelMax")
+    model = build_model("Cnn6_DecisionLevelMax").eval()
+    # Centre each class's logit on the demo's mean segment embedding, so probabilities
+    # rise and fall over time instead of sitting near a constant (still deterministic).
+    x, _ = load_audio(resource_path("demo.flac"), sample_rate=32000)
     with torch.no_grad():
-        # a little spread in the classifier so classes differ clearly over time
-        model.fc_audioset.weight.mul_(8.0)
+        mean = model(torch.from_numpy(x)[None])["segment_embedding"][0].mean(0)
+        model.fc_audioset.weight.mul_(4.0)
+        model.fc_audioset.bias.copy_(-(model.fc_audioset.weight @ mean))
     path = tmp_path_factory.mktemp("models") / "tiny_sed.pth"
-    return save_checkpoint(path, model, architecture="Cnn14_DecisionLevelMax",
+    return save_checkpoint(path, model, architecture="Cnn6_DecisionLevelMax",
                            feature_config=FEATURES_32K, labels=audioset_labels().names)

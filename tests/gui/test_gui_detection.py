@@ -1,4 +1,4 @@
-"""Detection from the window with a real (seeded-weights) Cnn14_DecisionLevelMax:
+"""Detection from the window with a real (seeded-weights) Cnn6_DecisionLevelMax:
 import it in the model manager, run, see scores stream in, re-derive events from the
 cached scores with the controls, undo the run, and cancel a run halfway."""
 
