@@ -273,6 +273,41 @@ class Document:
         self._scores_partial = partial
         self.events.scores.emit(scores, partial=partial)
 
+    def _model_key(self) -> str:
+        return self._model or "<default model>"
+
+    def save_scores(self, rec_id: int, scores) -> None:
+        """Keep a finished run's scores on disk and in the project (per recording and
+        chosen model), so the controls can re-derive events after a restart too."""
+        import hashlib
+
+        from panns_core.paths import cache_dir
+
+        if self.store is None:
+            return
+        tag = hashlib.sha1(f"{self.project_path}|{rec_id}|{self._model_key()}".encode())
+        path = cache_dir() / "scores" / f"{tag.hexdigest()[:20]}.npz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            scores.save(path)
+            self.store.cache_scores(rec_id, self._model_key(), path)
+        except Exception as error:  # a cache that cannot be written costs only time
+            log.debug("scores not cached: %s", error)
+
+    def _scores_for(self, rec_id: int):
+        scores = self._scores_by_recording.get(rec_id)
+        if scores is None and self.store is not None:
+            try:
+                path = self.store.cached_scores(rec_id, self._model_key())
+                if path is not None:
+                    from panns_core.scores import Scores
+
+                    scores = Scores.load(path)
+                    self._scores_by_recording[rec_id] = scores
+            except Exception as error:
+                log.debug("cached scores not loaded: %s", error)
+        return scores
+
     def derived_events(self) -> pd.DataFrame:
         """Events the current scores and params give (not yet in the store)."""
         if self._scores is None or self._recording is None:
@@ -359,7 +394,7 @@ class Document:
         self._selection = frozenset()
         self._time_selection = None
         self._cursor = 0.0
-        self._scores = self._scores_by_recording.get(new.id) if new else None
+        self._scores = self._scores_for(new.id) if new else None
         self._scores_partial = False
         self._view_range = (0.0, new.duration if new and new.duration > 0 else 1.0)
         self._annotations = self._load_annotations()

@@ -15,6 +15,7 @@ import logging
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -67,7 +68,8 @@ def load_model(spec: str | None):
     return ckpt
 
 
-def detection_job(jobs: list[tuple[int, str]], spec: str | None, cancel=None):
+def detection_job(jobs: list[tuple[int, str]], spec: str | None, fast: bool = False,
+                  cancel=None):
     """Yield ("chunk", rec_id, partial Scores) while scoring, ("done", rec_id, Scores)."""
     from panns_core.inference import checkpoint_model_id, iter_detect
     from panns_core.scores import Scores
@@ -78,7 +80,8 @@ def detection_job(jobs: list[tuple[int, str]], spec: str | None, cancel=None):
     for rec_id, path in jobs:
         parts: list[np.ndarray] = []
         seg = None
-        for chunk in iter_detect(path, ckpt, body_seconds=BODY_SECONDS, cancel=cancel):
+        for chunk in iter_detect(path, ckpt, body_seconds=BODY_SECONDS, fast=fast,
+                                 cancel=cancel):
             parts.append(chunk.probabilities)
             seg = chunk.segment_seconds
             probs = np.concatenate(parts, axis=0)
@@ -137,6 +140,10 @@ class DetectionPanel(QWidget):
         for button in (self.run_button, self.run_all_button, self.cancel_button):
             buttons.addWidget(button)
         model_layout.addLayout(buttons)
+        self.fast_check = QCheckBox("Fast (reduced precision, about 2x faster)")
+        self.fast_check.setToolTip("bf16/int8 inference: probabilities within about 0.015 "
+                                   "of the exact run")
+        model_layout.addWidget(self.fast_check)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
@@ -180,6 +187,10 @@ class DetectionPanel(QWidget):
         self.summary.setWordWrap(True)
         form.addRow(self.summary)
         layout.addWidget(params_box)
+        legend_box = QGroupBox("Event styles")
+        legend_layout = QVBoxLayout(legend_box)
+        legend_layout.addWidget(ProvenanceLegend())
+        layout.addWidget(legend_box)
         layout.addStretch(1)
 
         self.threshold_slider.valueChanged.connect(
@@ -254,7 +265,7 @@ class DetectionPanel(QWidget):
         spec = self.document.model
         self._jobs_total = len(jobs)
         self._jobs_done = 0
-        self.worker = Worker(detection_job, jobs, spec)
+        self.worker = Worker(detection_job, jobs, spec, self.fast_check.isChecked())
         self.worker.yielded.connect(self._on_yield)
         self.worker.errored.connect(self._on_error)
         self.worker.aborted.connect(self._on_aborted)
@@ -285,6 +296,7 @@ class DetectionPanel(QWidget):
         self._jobs_done += 1
         self._set_progress(self._jobs_done / self._jobs_total)
         doc.set_scores(scores, partial=False, recording_id=rec_id)
+        doc.save_scores(rec_id, scores)
         events = _derive(scores, doc.params, rec_id, doc)
         doc.apply_detection_to(rec_id, events)
         self._update_summary()
@@ -387,6 +399,44 @@ class DetectionPanel(QWidget):
         self._rederive_timer.stop()
         if self.worker is not None:
             self.worker.cancel()
+
+
+class ProvenanceLegend(QWidget):
+    """The five event styles of the events track, drawn the same way, with their names."""
+
+    ROW = 22
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        from ..views import theme
+
+        self._theme = theme
+        self.setMinimumHeight(self.ROW * len(theme.STATUS_STYLE) + 4)
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        from PySide6.QtCore import QRectF
+        from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+
+        theme = self._theme
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        base = QColor(theme.PALETTE[0])
+        for i, (status, style) in enumerate(theme.STATUS_STYLE.items()):
+            alpha, pen_style, pen_width, pattern, marker = style
+            colour = theme.REJECTED_COLOR if status == "rejected" else base
+            fill = QColor(colour)
+            fill.setAlpha(alpha)
+            rect = QRectF(4, 3 + i * self.ROW, 54, self.ROW - 6)
+            painter.setBrush(QBrush(fill, pattern))
+            pen = QPen(colour.lighter(130), pen_width)
+            pen.setStyle(pen_style)
+            painter.setPen(pen)
+            painter.drawRoundedRect(rect, 3, 3)
+            painter.setPen(self.palette().windowText().color())
+            painter.drawText(QRectF(66, rect.top(), self.width() - 70, rect.height()),
+                             Qt.AlignmentFlag.AlignVCenter,
+                             f"{marker}  {status}: {theme.STATUS_TEXT[status]}")
+        painter.end()
 
 
 def _derive(scores, params, rec_id, doc):

@@ -47,16 +47,16 @@ def make_main_window(qtbot, tmp_path):
 
     yield factory
 
+    import shiboken6
+
     for ref in made:
-        if ref() is not None:
+        if ref() is not None and shiboken6.isValid(ref()):
             ref().close()
     assert cancel_all(wait=20.0), "a worker did not stop"
     for _ in range(3):  # deleting Qt objects frees wrappers, which frees cycles
         QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         QApplication.processEvents()
         gc.collect()
-    import shiboken6
-
     leaked = [ref() for ref in made if ref() is not None and shiboken6.isValid(ref())]
     assert not leaked, f"main windows were not destroyed: {leaked}"
     leaked_docs = [ref() for ref in docs if ref() is not None]

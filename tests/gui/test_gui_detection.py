@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
@@ -90,6 +91,21 @@ def test_detect_stream_rederive_and_undo(make_main_window, qtbot, demo_path, sed
     assert doc.annotations.empty
     doc.redo()
     pd.testing.assert_frame_equal(_events_key(doc.annotations), _events_key(expected))
+
+    # after a restart the scores come back from the project's cache: the controls work
+    # again without a model run
+    project, rec_id = doc.project_path, doc.recording.id
+    window.close()
+    again = make_main_window(project=project)
+    again.document.set_recording(rec_id)
+    assert again.document.scores is not None
+    np.testing.assert_array_equal(again.document.scores.probabilities, scores.probabilities)
+    again.detection_panel.threshold_spin.setValue(0.8)
+    again.detection_panel.flush()
+    assert again.detection_panel.worker is None
+    pd.testing.assert_frame_equal(
+        _events_key(again.document.annotations),
+        _events_key(scores_to_events(scores, again.document.params)))
 
 
 def test_cancel_detection_halfway(make_main_window, qtbot, demo_path, sed_checkpoint,
