@@ -279,3 +279,22 @@ def test_drop_audio_files_opens_them(make_main_window, qtbot, tmp_path, demo_pat
     from app import settings
 
     assert settings.recent_files()[0] == str(copy.resolve())
+
+
+def test_loop_and_play_selected_event(make_main_window, qtbot, demo_path):
+    window = make_main_window()
+    doc = _open_demo(window, qtbot, demo_path)
+    player = window.player
+    window.loop_action.setChecked(True)
+    player.play(3.0, 4.0)
+    qtbot.wait(300)
+    assert player.state == "playing"  # a loop does not end by itself
+    assert 3.0 <= doc.cursor <= 4.0
+    _key(window, Qt.Key.Key_Escape)
+    assert player.state == "stopped"
+    assert doc.cursor == pytest.approx(3.0)
+    window.loop_action.setChecked(False)
+    event_id = doc.add_event(6.0, 6.8, "Bark")
+    _key(window, Qt.Key.Key_Space, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: player.state == "stopped", timeout=10000)
+    assert doc.cursor == pytest.approx(doc.event(event_id)["offset"], abs=0.05)
