@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     model.add_argument("--batch-size", type=int, help="chunks per forward pass")
     model.add_argument(
-        "--chunk-seconds", type=float, help="audio kept per chunk (default: 61.44 on CPU)"
+        "--chunk-seconds", type=float, help="audio kept per chunk (default: 122.88 on CPU)"
     )
     model.add_argument("--no-cache", action="store_true", help="recompute scores even if cached")
     post = parser.add_argument_group("post-processing")
