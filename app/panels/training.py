@@ -372,10 +372,6 @@ def install(window) -> TrainingPanel:
         events_dock.raise_()
 
     def use_model(name: str) -> None:
-        # Fine-tuned TinySED models need their architecture registered in this process
-        # (it is, once panns_core.training.tiny is imported; no torch import).
-        import panns_core.training.tiny  # noqa: F401
-
         window.detection_panel.refresh_models()
         window.document.model = name
         window.document.status(f"Detection now uses {name}.")
