@@ -208,7 +208,7 @@ def _match_recordings(store, events: pd.DataFrame, path: Path, fallback: int | N
             raise StoreError(
                 f"{path.name} does not say which recording it annotates, and its name matches "
                 f"{len(candidates)} recordings of the project. Choose the recording to import "
-                "it into."
+                "it into (on the command line: --recording NAME)."
             )
         resolved[""] = target
     events["recording"] = names.map(lambda k: str(resolved[k]))

@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="import annotation files into the project")
     p.add_argument("project", type=Path)
     p.add_argument("annotations", type=Path, nargs="+")
-    p.add_argument("--recording", help="recording (path, name or id) the events belong to")
+    p.add_argument("--recording", help="recording (path, name or id) for files that do not "
+                                       "name theirs (Audacity, Sonic Visualiser)")
     p.add_argument("--format", help="format of the files (default: detect)")
     p.set_defaults(func=run_import)
 
@@ -83,73 +84,35 @@ def run_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _match_recording(store, events, annotation: Path, explicit: str | None) -> None:
-    """Fill in or resolve the recording of imported events (in place)."""
-    from ..errors import StoreError
-
-    if explicit is not None:
-        events["recording"] = str(store.recording_id(explicit))
-        return
-    unnamed = events["recording"] == ""
-    if unnamed.any():
-        recordings = store.recordings()
-        name = annotation.name.lower()
-        candidates = [r for r in recordings if name.startswith(r.path.stem.lower())]
-        if len(recordings) == 1:
-            candidates = recordings
-        if len(candidates) != 1:
-            raise StoreError(
-                f"{annotation} does not say which recording it annotates and its name matches "
-                f"{len(candidates)} recordings of the project; pass --recording."
-            )
-        events.loc[unnamed, "recording"] = str(candidates[0].id)
-
-
 def run_import(args: argparse.Namespace) -> int:
-    from ..formats import read_annotations
+    from ..errors import PannsError
+    from ..exchange import import_operation, plan_import
 
     with _open(args.project) as store:
-        for annotation in args.annotations:
-            events = read_annotations(annotation, args.format)
-            _match_recording(store, events, annotation, args.recording)
-            ids = store.add_events(events)
-            store.ensure_labels(events["label"])
-            print(f"{len(ids)} events from {annotation}")
+        fallback = store.recording_id(args.recording) if args.recording else None
+        items = plan_import(store, args.annotations, format=args.format, fallback=fallback)
+        failed = [item for item in items if not item.ok]
+        if failed:
+            raise PannsError("\n".join(item.error for item in failed))
+        for item in items:
+            store.apply(import_operation(store, [item]))
+            store.ensure_labels(item.events["label"])
+            print(f"{item.n_events} events from {item.path}")
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ..errors import FormatError
-    from ..events import REJECTED, STATUSES
-    from ..formats import EXTENSIONS, MULTI_RECORDING, format_name, write_annotations
+    from ..exchange import plan_export, write_export
 
-    fmt = format_name(args.format)
-    statuses = args.status or [s for s in STATUSES if s != REJECTED]
     with _open(args.project) as store:
-        if args.recording:
-            frames = [store.events(r, statuses=statuses) for r in args.recording]
-            import pandas as pd
-
-            events = pd.concat(frames, ignore_index=True)
-        else:
-            events = store.events(statuses=statuses)
-        paths = dict(zip(events["recording_id"], events["recording"]))
-    events["recording"] = events["recording"].map(lambda p: Path(p).name)
-    one_file = not args.out.is_dir() and args.out.suffix != ""
-    if one_file:
-        if fmt not in MULTI_RECORDING and events["recording_id"].nunique() > 1:
-            raise FormatError(
-                f"A {fmt} file holds one recording, but {events['recording_id'].nunique()} "
-                "have events; pass --recording, or a folder as --out for one file each."
-            )
-        write_annotations(events, args.out, fmt)
-        print(f"{len(events)} events -> {args.out}")
-        return 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for rec_id, part in events.groupby("recording_id", sort=True):
-        out = args.out / (Path(paths[rec_id]).stem + EXTENSIONS[fmt])
-        write_annotations(part, out, fmt)
-        print(f"{len(part)} events -> {out}")
+        recordings = [store.recording_id(r) for r in args.recording] if args.recording else None
+        plan = plan_export(store, args.format, args.out, recordings=recordings,
+                           statuses=args.status,
+                           per_recording=args.out.is_dir() or not args.out.suffix)
+    for path, frame in zip(write_export(plan), (frame for _, frame in plan.files)):
+        print(f"{len(frame)} events -> {path}")
+    if not plan.files:
+        print(plan.describe())
     return 0
 
 
