@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QScrollBar,
     QSplitter,
+    QTabBar,
     QVBoxLayout,
     QWidget,
 )
@@ -127,6 +128,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
     def _build_docks(self) -> None:
+        # side docks run the full height; bottom docks sit under the views only (set
+        # before any dock exists: changing corners later leaves a stale tab bar behind)
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.recordings_list = QListWidget()
         self.recordings_list.itemActivated.connect(self._on_recording_item)
         self.recordings_list.itemClicked.connect(self._on_recording_item)
@@ -139,9 +144,6 @@ class MainWindow(QMainWindow):
                                             Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([self.recordings_dock], [170], Qt.Orientation.Horizontal)
         self.resizeDocks([self.detection_dock], [300], Qt.Orientation.Horizontal)
-        # side docks run the full height; bottom docks sit under the views only
-        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
 
     def add_dock(self, title: str, widget: QWidget,
                  area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea) -> QDockWidget:
@@ -261,6 +263,7 @@ class MainWindow(QMainWindow):
 
     def apply_default_layout(self) -> None:
         """Give the views most of the height: bottom docks get about a quarter."""
+        self._hide_stale_tab_bars()
         bottom = [dock for dock in self.findChildren(QDockWidget)
                   if self.dockWidgetArea(dock) == Qt.DockWidgetArea.BottomDockWidgetArea
                   and not dock.isFloating()]
@@ -285,6 +288,21 @@ class MainWindow(QMainWindow):
             else:
                 sizes.append(0)
         self.splitter.setSizes(sizes)
+
+    def _hide_stale_tab_bars(self) -> None:
+        """Qt can leave an old copy of a dock tab bar on screen when a tabified dock is
+        hidden before the window is first shown; keep only bars that touch their docks."""
+        docks = {d.windowTitle(): d for d in self.findChildren(QDockWidget)}
+        for bar in self.findChildren(QTabBar, options=Qt.FindChildOption.FindDirectChildrenOnly):
+            titles = [bar.tabText(i) for i in range(bar.count())]
+            live = [docks[t] for t in titles if t in docks and docks[t].isVisible()]
+            touching = any(
+                abs(bar.geometry().top() - d.geometry().bottom() - 1) <= 4
+                or abs(d.geometry().top() - bar.geometry().bottom() - 1) <= 4
+                for d in live
+            )
+            if titles and not touching:
+                bar.hide()
 
     # ------------------------------------------------------------ open / save
     def open_project(self, path: str | Path) -> None:

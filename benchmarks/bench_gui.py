@@ -205,6 +205,8 @@ def main(argv=None) -> int:
     paths = make_long_files(args.minutes)
     results.update(waveform_and_frames(paths, args.frames))
     results["platform"] = os.environ.get("QT_QPA_PLATFORM", "xcb")
+    results["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+    results["cpus"] = os.cpu_count()
     text = json.dumps(results, indent=2)
     print(text)
     if args.json:

@@ -145,6 +145,9 @@ def main(argv=None) -> int:
     doc.cursor = 8.3
     window.curves.choose_classes(None)
     wait(app, lambda: len(window.spectrogram.visible_tiles()) >= 2, 120)
+    from PySide6.QtGui import QCursor
+
+    QCursor.setPos(window.mapToGlobal(window.rect().center()))  # no stray tooltips
     wait(app, lambda: False, 1.0)  # let the last paints land
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

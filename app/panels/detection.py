@@ -435,7 +435,7 @@ class ProvenanceLegend(QWidget):
             painter.setPen(self.palette().windowText().color())
             painter.drawText(QRectF(66, rect.top(), self.width() - 70, rect.height()),
                              Qt.AlignmentFlag.AlignVCenter,
-                             f"{marker}  {status}: {theme.STATUS_TEXT[status]}")
+                             f"{marker}  {theme.STATUS_TEXT[status]}")
         painter.end()
 
 

@@ -48,7 +48,7 @@ STATUS_STYLE = {
 }
 
 STATUS_TEXT = {
-    ev.PROPOSED: "proposed by the model",
+    ev.PROPOSED: "proposed (model)",
     ev.ACCEPTED: "accepted",
     ev.EDITED: "edited",
     ev.ADDED: "added by hand",
