@@ -1,0 +1,152 @@
+"""The GUI's document model without Qt (napari-style headless model tests): state,
+events emitted only on change, weak listeners, and exact undo/redo through the store."""
+
+from __future__ import annotations
+
+import gc
+import sys
+
+import pandas as pd
+import pytest
+
+from app.document import Document
+from app.evented import EmitterGroup
+from panns_core import events as ev
+from panns_core.resources import resource_path
+
+
+@pytest.fixture
+def doc(tmp_path):
+    document = Document()
+    document.open_project(tmp_path / "p.panns")
+    document.open_file(resource_path("demo.flac"))
+    yield document
+    document.close_project()
+
+
+def test_document_imports_no_qt():
+    assert "app.document" in sys.modules
+    # the model itself never needs Qt; importing it in a fresh interpreter proves it
+    import subprocess
+
+    code = "import sys, app.document; print(any(m.startswith('PySide6') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_emitters_fire_on_change_only_and_hold_methods_weakly():
+    class Listener:
+        def __init__(self):
+            self.seen = []
+
+        def on(self, event):
+            self.seen.append(event.value)
+
+    group = EmitterGroup(None, ("x",))
+    listener = Listener()
+    group.x.connect(listener.on)
+    group.x.emit(1)
+    with group.blocker():
+        group.x.emit(2)
+    assert listener.seen == [1]
+    assert group.x.callback_count == 1
+    del listener
+    gc.collect()
+    assert group.x.callback_count == 0
+    group.x.emit(3)  # a dead listener is dropped, not called
+
+
+def test_cursor_view_range_and_selection_rules(doc):
+    seen = {"cursor": [], "view_range": [], "selection": []}
+    for name, values in seen.items():
+        getattr(doc.events, name).connect(lambda e, v=values: v.append(e.value))
+    doc.cursor = 5.0
+    doc.cursor = 5.0  # no change, no event
+    doc.cursor = 99.0  # clamped to the end
+    assert seen["cursor"] == [5.0, 20.0]
+    doc.view_range = (-5.0, 3.0)  # clamped into the file, width kept
+    assert doc.view_range == (0.0, 8.0)
+    doc.zoom(0.5, center=4.0)
+    assert doc.view_range == pytest.approx((2.0, 6.0))
+    doc.scroll(10)  # far right: stops at the end
+    assert doc.view_range == pytest.approx((16.0, 20.0))
+    doc.view_range = (3.0, 3.0)  # never narrower than MIN_SPAN
+    assert doc.view_range[1] - doc.view_range[0] > 0
+    a = doc.add_event(1, 2, "Dog")
+    b = doc.add_event(3, 4, "Dog")
+    doc.select(a)
+    doc.select(b, extend=True)
+    assert doc.selection == {a, b}
+    doc.select(a, toggle=True)
+    assert doc.selection == {b}
+    doc.selection = [b, 12345]  # unknown ids are ignored
+    assert doc.selection == {b}
+    assert doc.event_at(3.5) == b and doc.event_at(2.5) is None
+    assert doc.neighbour_event(-1) == a
+
+
+def test_every_edit_is_undoable_exactly(doc):
+    def state():
+        return doc.annotations.drop(columns=["modified"]).reset_index(drop=True)
+
+    states = [state()]
+    a = doc.add_event(1.0, 2.0, "Dog")
+    states.append(state())
+    doc.move_events([a], 0.5)
+    states.append(state())
+    doc.resize_event(a, 1.0, 4.0)
+    states.append(state())
+    doc.relabel([a], "Bark")
+    states.append(state())
+    doc.apply_detection(ev.make_events(
+        [{"onset": 5.0, "offset": 6.0, "label": "Speech", "confidence": 0.9}],
+        status=ev.PROPOSED, source="m"))
+    states.append(state())
+    proposed = int(doc.annotations.loc[doc.annotations["status"] == ev.PROPOSED, "id"].iloc[0])
+    doc.accept([proposed])
+    states.append(state())
+    doc.reject([proposed])
+    states.append(state())
+    doc.delete_events([a, proposed])
+    states.append(state())
+    assert doc.annotations.empty
+    for expected in reversed(states[:-1]):
+        assert doc.undo()
+        pd.testing.assert_frame_equal(state(), expected)
+    assert not doc.undo()
+    for expected in states[1:]:
+        assert doc.redo()
+        pd.testing.assert_frame_equal(state(), expected)
+
+
+def test_model_edits_mark_provenance(doc):
+    doc.apply_detection(ev.make_events(
+        [{"onset": 1.0, "offset": 2.0, "label": "Dog", "confidence": 0.7}],
+        status=ev.PROPOSED, source="m"))
+    model_event = int(doc.annotations["id"].iloc[0])
+    human = doc.add_event(4.0, 5.0, "Bird")
+    doc.move_events([model_event, human], 1.0)
+    assert doc.event(model_event)["status"] == ev.EDITED
+    assert doc.event(human)["status"] == ev.ADDED  # a human event stays human
+    doc.move_events([human], 100.0)  # clamped to the recording
+    assert doc.event(human)["offset"] == pytest.approx(20.0)
+
+
+def test_live_rederivation_folds_into_one_undo_step(doc):
+    from panns_core.scores import Scores
+
+    probs = pd.DataFrame({"Dog": [0.1, 0.6, 0.8, 0.4, 0.1, 0.9, 0.2] * 9}).to_numpy("float32")
+    scores = Scores(probs, 0.32, ["Dog"], model_id="m", duration=20.0)
+    doc.set_scores(scores)
+    doc.update_params(threshold=0.5, off_threshold=0.5, top_k=None)
+    doc.apply_detection(doc.derived_events(), source="m")
+    after_run = len(doc.annotations)
+    for threshold in (0.3, 0.7, 0.85):
+        doc.update_params(threshold=threshold, off_threshold=threshold)
+        doc.rederive_events()
+    assert len(doc.history.undo_texts) == 2  # the run and one merged live step
+    doc.undo()
+    assert len(doc.annotations) == after_run
+    doc.undo()
+    assert doc.annotations.empty
