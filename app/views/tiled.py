@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Signal
+from PySide6.QtCore import QRectF, QTimer, Signal
 
 from ..compute import TILE_FRAMES, TileCache
 from ..workers import Worker, WorkerSlot
@@ -42,6 +42,19 @@ class TiledImageView(TimeView):
         self.message = pg.TextItem("", color=theme.MESSAGE, anchor=(0.5, 0.5))
         self.message.setZValue(2000)
         self.addItem(self.message, ignoreBounds=True)
+        # zoomed out past max_visible_tiles: one pooled image of the whole file, filled
+        # by a background worker from the visible centre outwards
+        self.overview_item = pg.ImageItem(autoLevels=False)
+        self.overview_item.setZValue(-10)
+        self.addItem(self.overview_item, ignoreBounds=True)
+        self.overview_item.hide()
+        self._overview: np.ndarray | None = None
+        self._overview_done = 0
+        self._overview_slot = WorkerSlot(self)
+        self._overview_timer = QTimer(self)
+        self._overview_timer.setSingleShot(True)
+        self._overview_timer.setInterval(250)
+        self._overview_timer.timeout.connect(self._show_overview)
 
     # -------------------------------------------------------------- subclass api
     def compute_tile(self, path, tile: int) -> np.ndarray:  # pragma: no cover - abstract
@@ -60,6 +73,7 @@ class TiledImageView(TimeView):
         self._lut = pg.colormap.get(name).getLookupTable(nPts=256)
         for item in self._items.values():
             item.setLookupTable(self._lut)
+        self.overview_item.setLookupTable(self._lut)
 
     def set_levels(self, low: float, high: float, *, auto: bool = False) -> None:
         self.auto_levels = auto
@@ -68,10 +82,15 @@ class TiledImageView(TimeView):
         self.levels = (float(low), float(high))
         for item in self._items.values():
             item.setLevels(self.levels)
+        self.overview_item.setLevels(self.levels)
 
     # ------------------------------------------------------------------- events
     def on_recording_changed(self, recording) -> None:
         self._slot.cancel()
+        self._overview_slot.cancel()
+        self._overview = None
+        self._overview_done = 0
+        self.overview_item.hide()
         self._pending.clear()
         for item in self._items.values():
             self.removeItem(item)
@@ -103,13 +122,15 @@ class TiledImageView(TimeView):
         last = int(min(stop, self.document.duration) // width)
         wanted = list(range(first, last + 1))
         if len(wanted) > self.max_visible_tiles:
-            self._show_message(
-                f"Zoom in to under {self.max_visible_tiles * width / 60:.0f} min "
-                "to see this view"
-            )
+            for item in self._items.values():
+                item.hide()
+            self._start_overview(first, last)
             wanted = []
         else:
             self._show_message("")
+            self.overview_item.hide()
+            for item in self._items.values():
+                item.show()
         centre = (start + stop) / 2 / width
         missing = []
         for tile in sorted(wanted, key=lambda t: abs(t + 0.5 - centre)):
@@ -124,6 +145,78 @@ class TiledImageView(TimeView):
             worker.yielded.connect(self._on_tile)
             worker.errored.connect(self._on_error)
             self._slot.start(worker)
+
+    # ---------------------------------------------------------------- overview
+    overview_pool = 8  # frames merged (max) into one overview column
+
+    def _start_overview(self, first: int, last: int) -> None:
+        n_tiles = int(np.ceil(self.document.duration / self.tile_seconds()))
+        columns = TILE_FRAMES // self.overview_pool
+        if self._overview is None:
+            self._overview = np.full((n_tiles * columns, self.n_bins), np.nan, np.float32)
+            self._overview_done = 0
+        self._show_overview()
+        if self._overview_done >= n_tiles:
+            self._show_message("")
+            return
+        self._show_message(f"Computing the overview… {100 * self._overview_done // n_tiles} %"
+                           if self._overview_done else "Computing the overview…")
+        if not self._overview_slot.busy:
+            centre = (first + last) / 2
+            order = sorted(range(n_tiles), key=lambda t: abs(t - centre))
+            done = {t for t in range(n_tiles)
+                    if not np.isnan(self._overview[t * columns, 0])}
+            worker = Worker(self._overview_job, self._path, [t for t in order if t not in done])
+            worker.yielded.connect(self._on_overview_tile)
+            worker.errored.connect(self._on_error)
+            self._overview_slot.start(worker)
+
+    def _overview_job(self, path, tiles, cancel=None):
+        pool = self.overview_pool
+        for tile in tiles:
+            if cancel is not None and cancel.is_set():
+                return
+            image = self.cache.get(self.tile_key(tile))
+            if image is None:
+                image = self.compute_tile(path, tile)
+            usable = len(image) // pool * pool
+            pooled = image[:usable].reshape(-1, pool, image.shape[1]).max(axis=1)
+            yield (path, tile, pooled)
+
+    def _on_overview_tile(self, item) -> None:
+        path, tile, pooled = item
+        if path != self._path or self._overview is None:
+            return
+        columns = TILE_FRAMES // self.overview_pool
+        self._auto_levels(pooled)
+        self._overview[tile * columns : tile * columns + len(pooled)] = pooled
+        self._overview_done += 1
+        if not self._overview_timer.isActive():
+            self._overview_timer.start()
+
+    def _show_overview(self) -> None:
+        if self._overview is None:
+            return
+        seconds = self.frame_seconds * self.overview_pool * len(self._overview)
+        self.overview_item.setImage(self._overview, levels=self.levels, lut=self._lut,
+                                    autoLevels=False)
+        self.overview_item.setRect(QRectF(0, 0, seconds, self.n_bins))
+        start, stop = self.document.view_range
+        zoomed_out = (stop - start) > self.max_visible_tiles * self.tile_seconds()
+        self.overview_item.setVisible(zoomed_out)
+        n_tiles = int(np.ceil(self.document.duration / self.tile_seconds()))
+        if zoomed_out:
+            if self._overview_done >= n_tiles:
+                self._show_message("")
+            else:
+                self._show_message(
+                    f"Computing the overview… {100 * self._overview_done // n_tiles} %")
+
+    def overview_fraction(self) -> float:
+        if self._overview is None:
+            return 0.0
+        n_tiles = int(np.ceil(self.document.duration / self.tile_seconds()))
+        return self._overview_done / max(1, n_tiles)
 
     def _compute_job(self, path, tiles, cancel=None):
         for tile in tiles:
@@ -177,3 +270,5 @@ class TiledImageView(TimeView):
 
     def shutdown(self) -> None:
         self._slot.cancel()
+        self._overview_slot.cancel()
+        self._overview_timer.stop()

@@ -175,3 +175,34 @@ def test_wavegram_view_says_how_to_get_a_model(make_main_window, demo_path):
     text = window.wavegram.message.toPlainText()
     assert "No Wavegram model installed" in text
     assert "panns-sed models download Wavegram_Logmel_Cnn14" in text
+
+
+@pytest.mark.slow
+def test_zoomed_out_spectrogram_is_a_pooled_overview(make_main_window, qtbot, tmp_path):
+    import soundfile as sf
+
+    from app.compute import TILE_FRAMES, logmel_tile
+
+    rate, seconds = 8000, 170.0  # 17 tiles: more than the view computes at full detail
+    t = np.arange(int(rate * seconds)) / rate
+    rng = np.random.default_rng(3)
+    x = 0.05 * rng.standard_normal(len(t)) + 0.3 * np.sin(2 * np.pi * 700 * t) * (t % 20 < 2)
+    path = tmp_path / "long.wav"
+    sf.write(path, x.astype(np.float32), rate)
+    window = make_main_window()
+    window.open_files([path])
+    view = window.spectrogram
+    assert view.document.view_range == (0.0, seconds)
+    qtbot.waitUntil(lambda: view.overview_fraction() >= 1.0, timeout=120000)
+    assert view.overview_item.isVisible() and not view.visible_tiles()
+    pool = view.overview_pool
+    tile = 5
+    full = logmel_tile(path, tile, view.feature_config)
+    columns = TILE_FRAMES // pool
+    shown = view._overview[tile * columns:(tile + 1) * columns]
+    np.testing.assert_allclose(shown, full.reshape(-1, pool, full.shape[1]).max(axis=1),
+                               atol=2e-3)
+    # zoomed in, full-detail tiles replace the overview
+    window.document.view_range = (50.0, 70.0)
+    qtbot.waitUntil(lambda: len(view.visible_tiles()) >= 2, timeout=60000)
+    assert not view.overview_item.isVisible()
