@@ -10,10 +10,11 @@ from __future__ import annotations
 
 def install_all(window) -> None:
     from .dialogs import io_dialogs, label_picker
-    from .panels import events_table, review, training
+    from .panels import events_table, recording, review, training
 
     events_table.install(window)
     label_picker.install(window)
     review.install(window)
     io_dialogs.install(window)
     training.install(window)
+    recording.install(window)

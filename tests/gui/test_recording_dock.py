@@ -1,0 +1,257 @@
+"""Recording in the annotator window, with real capture (ALSA file plugin via a FIFO).
+
+The window's Record action starts and stops; vocabulary hotkeys pressed anywhere in
+the window tag (even keys the window uses itself); the recording lands in the project
+with its samples and its tags as one undoable step; errors show in the window; closing
+the window mid-recording keeps the file in the project.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PySide6.QtCore import Qt
+
+from panns_core import events as ev
+from panns_core.store import ProjectStore
+
+pytestmark = pytest.mark.gui
+
+RATE = 16000
+BLOCK = 1024
+
+
+class Fifo:
+    """The capture device's input: blocks of int16 noise we write, kept for comparing."""
+
+    def __init__(self, path: Path, seed: int = 0) -> None:
+        os.mkfifo(path)
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR)
+        fcntl.fcntl(self.fd, 1031, 1 << 20)  # F_SETPIPE_SZ
+        self.rng = np.random.default_rng(seed)
+        self.fed: list[np.ndarray] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def feed(self, blocks: int, amplitude: int = 12000) -> None:
+        for _ in range(blocks):
+            block = self.rng.integers(-amplitude, amplitude, (BLOCK, 1)).astype(np.int16)
+            os.write(self.fd, block.tobytes())
+            self.fed.append(block)
+
+    def pace(self, interval: float = 0.03) -> None:
+        """Keep feeding a block every ``interval`` seconds from a thread (a live input)."""
+        def run() -> None:
+            while not self._stop.wait(interval):
+                self.feed(1)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    @property
+    def samples(self) -> np.ndarray:
+        return np.concatenate(self.fed)
+
+
+@pytest.fixture
+def fifo(tmp_path, monkeypatch):
+    source = Fifo(tmp_path / "mic.fifo")
+    monkeypatch.setenv("SD_TEST_INFILE", str(source.path))
+    yield source
+    source.close()
+
+
+def record_window(make_main_window, labels=(("Dog", "d"), ("Bird", "1"))):
+    window = make_main_window()
+    for name, key in labels:
+        window.document.add_label(name, hotkey=key)
+    controller = window.record_controller
+    panel = controller.ensure_panel()
+    panel.select_device("wavsrc")
+    panel.rate_box.setCurrentIndex(panel.rate_box.findData(RATE))
+    return window, controller, panel
+
+
+def test_record_tag_stop_adds_the_recording_and_its_tags_in_one_undo_step(
+        qtbot, make_main_window, fifo, tmp_path):
+    window, controller, panel = record_window(make_main_window)
+    doc = window.document
+    assert panel.hotkeys == {"D": "Dog", "1": "Bird"}
+    assert "<b>D</b> Dog" in controller.hint.text()
+    default_label = doc.default_label
+
+    window.record_action.trigger()
+    rec = panel.recorder
+    assert rec is not None and window.record_dock.isVisible()
+    assert window.record_action.text() == "Stop &recording"
+    assert rec.path.parent == tmp_path / "recordings"  # next to the project file
+    fifo.feed(10)
+    qtbot.waitUntil(lambda: rec.frames == 10 * BLOCK)
+    # Keys go to a view of the window, not to the panel: held D tags Dog...
+    qtbot.keyPress(window.spectrogram, Qt.Key.Key_D)
+    fifo.feed(6)
+    qtbot.waitUntil(lambda: rec.frames == 16 * BLOCK)
+    qtbot.waitUntil(lambda: "Dog" in panel.tags_label.text())
+    qtbot.wait(450)
+    qtbot.keyRelease(window.spectrogram, Qt.Key.Key_D)
+    # ...and "1", also the window's "label 1 from the vocabulary" key, taps Bird on/off.
+    qtbot.keyClick(window.spectrogram, Qt.Key.Key_1)
+    fifo.feed(5)
+    qtbot.waitUntil(lambda: rec.frames == 21 * BLOCK)
+    qtbot.keyClick(window.spectrogram, Qt.Key.Key_1)
+    qtbot.waitUntil(lambda: rec.open_tags == {})
+    panel.toggle_pause()  # nothing more is written while the FIFO closes
+    fifo.close()
+    with qtbot.waitSignal(panel.finished, timeout=10000) as blocker:
+        window.record_action.trigger()
+    result = blocker.args[0]
+    assert result.error is None and not panel.stream_abandoned
+    assert window.record_action.text() == "&Record"
+    assert doc.default_label == default_label  # "1" tagged; the window did not take it
+
+    # The recording is in the project and shown.
+    store = doc.store
+    (stored,) = [r for r in store.recordings() if r.path == result.path]
+    assert doc.recording.id == stored.id == controller.last_recording_id
+    assert stored.duration == pytest.approx(21 * BLOCK / RATE, abs=1e-9)
+    assert doc.duration == pytest.approx(21 * BLOCK / RATE, abs=1e-9)
+    got, rate = sf.read(stored.path, dtype="int16", always_2d=True)
+    assert rate == RATE
+    np.testing.assert_array_equal(got, fifo.samples)
+
+    # Its tags are human events at the sample-counter times.
+    events = store.events(stored.id).sort_values("onset")
+    assert list(events["label"]) == ["Dog", "Bird"]
+    np.testing.assert_array_equal(events["onset"], np.array([10, 16]) * BLOCK / RATE)
+    np.testing.assert_array_equal(events["offset"], np.array([16, 21]) * BLOCK / RATE)
+    assert set(events["source"]) == {ev.HUMAN} and set(events["status"]) == {ev.ADDED}
+    assert len(doc.annotations) == 2
+
+    # One undo step removes both tags (the recording stays); redo brings them back.
+    assert doc.history.undo_text.startswith("Tags of recording-")
+    window.undo_action.trigger()
+    assert store.events(stored.id).empty and doc.annotations.empty
+    assert doc.recording.id == stored.id
+    window.redo_action.trigger()
+    assert list(store.events(stored.id).sort_values("onset")["label"]) == ["Dog", "Bird"]
+
+    # Not recording: the window has its keys back ("1" sets the default label again).
+    qtbot.keyClick(window.spectrogram, Qt.Key.Key_1)
+    assert doc.default_label == "Bird"
+
+
+def test_a_missing_device_is_reported_in_the_window(qtbot, make_main_window, tmp_path,
+                                                     monkeypatch):
+    window, _, panel = record_window(make_main_window)
+    monkeypatch.setenv("SD_TEST_INFILE", str(tmp_path / "unplugged.raw"))
+    recordings = len(window.document.recordings)
+    window.record_action.trigger()
+    assert "Cannot open the input device 'wavsrc'" in window.last_error
+    assert not panel.is_recording and window.record_action.text() == "&Record"
+    assert len(window.document.recordings) == recordings
+    # Plugged in again: recording works without restarting anything.
+    monkeypatch.setenv("SD_TEST_INFILE", "/dev/zero")
+    window.record_action.trigger()
+    assert panel.is_recording
+    qtbot.waitUntil(lambda: panel.recorder.frames >= 4 * BLOCK)
+    with qtbot.waitSignal(panel.finished, timeout=10000) as blocker:
+        window.record_action.trigger()
+    assert blocker.args[0].frames >= 4 * BLOCK
+    assert window.document.recording.path == blocker.args[0].path
+
+
+def test_a_device_that_stops_delivering_keeps_what_was_recorded(qtbot, make_main_window,
+                                                                 fifo):
+    window = make_main_window()
+    panel = window.record_controller.ensure_panel()
+    panel.recorder_options = {"stall_seconds": 0.4}
+    panel.select_device("wavsrc")
+    panel.rate_box.setCurrentIndex(panel.rate_box.findData(RATE))
+    window.record_action.trigger()
+    fifo.feed(8)
+    with qtbot.waitSignal(panel.finished, timeout=10000) as blocker:
+        pass
+    fifo.close()
+    result = blocker.args[0]
+    assert "delivered no audio" in result.error
+    assert "delivered no audio" in window.last_error
+    assert window.document.recording.path == result.path
+    assert window.document.duration == pytest.approx(8 * BLOCK / RATE)
+    got, _ = sf.read(result.path, dtype="int16", always_2d=True)
+    np.testing.assert_array_equal(got, fifo.samples)
+    assert window.record_action.text() == "&Record"
+
+
+def test_closing_the_window_while_recording_keeps_the_file_and_its_tags(
+        qtbot, make_main_window, fifo, tmp_path):
+    window, _, panel = record_window(make_main_window)
+    project = window.document.project_path
+    window.record_action.trigger()
+    rec = panel.recorder
+    fifo.feed(4)
+    qtbot.waitUntil(lambda: rec.frames == 4 * BLOCK)
+    qtbot.keyPress(window.waveform, Qt.Key.Key_D)  # still held when the window closes
+    qtbot.waitUntil(lambda: "Dog" in rec.open_tags)
+    fifo.pace()  # a live input keeps delivering while the window closes
+    qtbot.waitUntil(lambda: rec.frames >= 10 * BLOCK)
+    started = time.monotonic()
+    window.close()
+    assert time.monotonic() - started < 2.0  # the device let go of its stream
+    fifo.close()
+    assert not panel.stream_abandoned
+
+    store = ProjectStore(project)
+    try:
+        (stored,) = store.recordings()
+        got, _ = sf.read(stored.path, dtype="int16", always_2d=True)
+        assert len(got) >= 10 * BLOCK and len(got) % BLOCK == 0
+        np.testing.assert_array_equal(got, fifo.samples[: len(got)])
+        assert stored.duration == pytest.approx(len(got) / RATE)
+        events = store.events(stored.id)
+        assert list(events["label"]) == ["Dog"]
+        assert events["onset"].iloc[0] == 4 * BLOCK / RATE
+        assert events["offset"].iloc[0] == pytest.approx(len(got) / RATE)
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_live_detection_uses_the_windows_model_on_the_fast_path(
+        qtbot, make_main_window, fifo, sed_checkpoint):
+    from panns_core.checkpoints import load_checkpoint
+    from panns_core.device import fast_mode
+
+    window, _, panel = record_window(make_main_window)
+    window.document.model = str(sed_checkpoint)
+    window.record_action.trigger()
+    qtbot.mouseClick(panel.detect_box, Qt.MouseButton.LeftButton)
+    detector = panel.detector
+    assert detector.spec == str(sed_checkpoint)
+    fifo.pace()  # a live input (the fast-path model loads meanwhile, off the Qt thread)
+    qtbot.waitUntil(lambda: max(panel.live_probabilities, default=0) >= 0.96, timeout=40000)
+    assert detector.error is None
+    names = load_checkpoint(sed_checkpoint).labels
+    assert panel.labels == names and set(panel.prob_curves) <= set(names)
+    predictor = detector.detector.predictor
+    assert detector.precision == fast_mode(predictor.device, True, predictor.model) != "fp32"
+    panel.toggle_pause()
+    fifo.close()
+    with qtbot.waitSignal(panel.finished, timeout=10000):
+        window.record_action.trigger()
+    assert panel.detector is None and not detector.detector.running
