@@ -7,6 +7,8 @@ Computed tiles stay in an LRU cache, so scrolling back is instant.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QTimer, Signal
@@ -55,6 +57,9 @@ class TiledImageView(TimeView):
         self._overview_timer.setSingleShot(True)
         self._overview_timer.setInterval(250)
         self._overview_timer.timeout.connect(self._show_overview)
+        self._delay_timer = QTimer(self)
+        self._delay_timer.setSingleShot(True)
+        self._delay_timer.timeout.connect(self.refresh)
 
     # -------------------------------------------------------------- subclass api
     def compute_tile(self, path, tile: int) -> np.ndarray:  # pragma: no cover - abstract
@@ -90,6 +95,7 @@ class TiledImageView(TimeView):
         self._overview_slot.cancel()
         self._overview = None
         self._overview_done = 0
+        self._overview_delayed = False
         self.overview_item.hide()
         self._pending.clear()
         for item in self._items.values():
@@ -100,6 +106,7 @@ class TiledImageView(TimeView):
         self.refresh()
 
     def on_range_changed(self, start: float, stop: float) -> None:
+        self._last_move = time.monotonic()
         self.refresh()
 
     def reset(self) -> None:
@@ -148,6 +155,7 @@ class TiledImageView(TimeView):
 
     # ---------------------------------------------------------------- overview
     overview_pool = 8  # frames merged (max) into one overview column
+    overview_delay_ms = 1500
 
     def _start_overview(self, first: int, last: int) -> None:
         n_tiles = int(np.ceil(self.document.duration / self.tile_seconds()))
@@ -162,6 +170,11 @@ class TiledImageView(TimeView):
         self._show_message(f"Computing the overview… {100 * self._overview_done // n_tiles} %"
                            if self._overview_done else "Computing the overview…")
         if not self._overview_slot.busy:
+            if self._overview_done == 0 and not getattr(self, "_overview_delayed", False):
+                # let the waveform and the visible views go first on a fresh file
+                self._overview_delayed = True
+                self._delay_timer.start(self.overview_delay_ms)
+                return
             centre = (first + last) / 2
             order = sorted(range(n_tiles), key=lambda t: abs(t - centre))
             done = {t for t in range(n_tiles)
@@ -174,6 +187,11 @@ class TiledImageView(TimeView):
     def _overview_job(self, path, tiles, cancel=None):
         pool = self.overview_pool
         for tile in tiles:
+            # background work: pause while the user zooms or scrolls, so frames stay fast
+            while time.monotonic() - getattr(self, "_last_move", 0.0) < 0.5:
+                if cancel is not None and cancel.is_set():
+                    return
+                time.sleep(0.05)
             if cancel is not None and cancel.is_set():
                 return
             image = self.cache.get(self.tile_key(tile))
@@ -182,6 +200,7 @@ class TiledImageView(TimeView):
             usable = len(image) // pool * pool
             pooled = image[:usable].reshape(-1, pool, image.shape[1]).max(axis=1)
             yield (path, tile, pooled)
+            time.sleep(0.01)  # background work: leave the GIL to the Qt thread
 
     def _on_overview_tile(self, item) -> None:
         path, tile, pooled = item
@@ -272,3 +291,4 @@ class TiledImageView(TimeView):
         self._slot.cancel()
         self._overview_slot.cancel()
         self._overview_timer.stop()
+        self._delay_timer.stop()
