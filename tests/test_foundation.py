@@ -106,6 +106,8 @@ def test_wheel_ships_resources(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "panns_core/_resources/class_labels_indices.csv" in names
     assert "panns_core/_resources/checkpoints.json" in names
+    assert "panns_core/_resources/demo.flac" in names
+    assert "panns_core/_resources/icons/panns-annotator.svg" in names
     assert "app/__init__.py" in names or not (ROOT / "app" / "__init__.py").exists()
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))
