@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="event/segment F1 and error rate, PSDS, against reference annotations",
         description=(
             "Evaluate estimated events against reference annotations with sed_eval "
-            "(event-based: 200 ms onset collar, offset collar max(200 ms, 20%% of length); "
+            "(event-based: 200 ms onset collar, offset collar max(200 ms, 20% of length); "
             "segment-based: 1 s), and PSDS scenarios 1 and 2 from score TSVs "
             "(sed_scores_eval layout) with --scores."
         ),
