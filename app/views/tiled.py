@@ -28,6 +28,8 @@ class TiledImageView(TimeView):
     max_visible_tiles = 14
     n_bins = 64
     frame_seconds = 0.01
+    #: added above the 99.9th percentile by the automatic levels (in the image's units)
+    level_headroom = 2.0
 
     def __init__(self, document, parent=None) -> None:
         super().__init__(document, parent)
@@ -249,7 +251,7 @@ class TiledImageView(TimeView):
         if getattr(self, "_levels_from_data", False) and image.size:
             self._levels_from_data = False
             low, high = np.percentile(image, [40.0, 99.9])
-            self.set_levels(float(low), float(high) + 2.0, auto=True)
+            self.set_levels(float(low), float(high) + self.level_headroom, auto=True)
 
     def _on_tile(self, item) -> None:
         path, tile, image = item

@@ -2,7 +2,8 @@
 
 The model comes from the registry (the first installed model with a Wavegram branch);
 without one the view says how to get it. It is loaded on a worker the first time a
-tile is needed.
+tile is needed, and only while the view is shown (it is hidden by default and the model
+is large).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class WavegramView(TiledImageView):
     title = "Wavegram"
     n_bins = 128
     frame_seconds = 0.01
+    level_headroom = 0.0  # log1p magnitudes, not dB: the 99.9th percentile is the top
 
     def __init__(self, document, parent=None) -> None:
         super().__init__(document, parent)
@@ -56,6 +58,14 @@ class WavegramView(TiledImageView):
             self._model_name = name
             self._model = None
             self.cache.clear()
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self.isVisible():  # showEvent catches up
+            super().refresh()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().showEvent(event)
         self.refresh()
 
     def available(self) -> bool:
