@@ -562,6 +562,7 @@ class MainWindow(QMainWindow):
         dialog = ModelManagerDialog(self)
         dialog.models_changed.connect(self.detection_panel.refresh_models)
         dialog.models_changed.connect(self.wavegram.refresh_model)
+        dialog.models_changed.connect(self.heatmap.refresh_hint)
         dialog.exec()
 
     def show_help(self) -> None:

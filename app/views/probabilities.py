@@ -17,6 +17,19 @@ from .base import TimeView
 
 TOP_CLASSES = 6
 CURVE_CLASSES = 4
+RUN_HINT = "Run detection (Detect ▸ Detect in this recording, Ctrl+D) to see class probabilities"
+NO_MODEL_HINT = ("No detection model installed. Get one in Models ▸ Model manager… "
+                 "(download or import), then run detection (Ctrl+D).")
+
+
+def any_model_installed() -> bool:
+    """True when the registry holds a model file (True too when it cannot be read)."""
+    try:
+        from panns_core.registry import list_models
+
+        return any(record.path.is_file() for record in list_models())
+    except Exception:
+        return True  # cannot tell: keep the usual hint
 
 
 def top_classes(scores, n: int) -> list[int]:
@@ -52,9 +65,13 @@ class ProbabilityHeatmapView(TimeView):
         self.setYRange(0, TOP_CLASSES, padding=0)
         self.getPlotItem().getAxis("left").setTicks([[], []])
         start, stop = self.document.view_range
-        self.message.setText("Run detection (Detect ▸ Run) to see class probabilities")
+        self.refresh_hint()
         self.message.setPos((start + stop) / 2, TOP_CLASSES / 2)
         self.message.show()
+
+    def refresh_hint(self) -> None:
+        """Say how to get a model first when none is installed (models may have changed)."""
+        self.message.setText(RUN_HINT if any_model_installed() else NO_MODEL_HINT)
 
     def on_range_changed(self, start: float, stop: float) -> None:
         if self.message.isVisible():
