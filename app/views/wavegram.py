@@ -57,8 +57,9 @@ class WavegramView(TiledImageView):
         if name != self._model_name:
             self._model_name = name
             self._model = None
-            self.cache.clear()
-        self.refresh()
+            self.reset()  # drop the old model's tiles and the images drawn from them
+        else:
+            self.refresh()
 
     def refresh(self) -> None:
         if self.isVisible():  # showEvent catches up

@@ -136,6 +136,13 @@ def test_wavegram_view_shows_the_models_wavegram(make_main_window, qtbot, demo_p
     _check_range(view, whole)
     assert view.visible_tiles() == [0, 1]
 
+    # the model is removed (Models ▸ Model manager emits models_changed): its image goes
+    registry.remove(record.name)
+    view.refresh_model()
+    assert view.visible_tiles() == [] and len(view.cache) == 0
+    assert view.message.isVisible()
+    assert "No Wavegram model installed" in view.message.toPlainText()
+
 
 def test_without_any_model_the_classes_view_says_how_to_get_one(make_main_window, demo_path):
     window = make_main_window()
