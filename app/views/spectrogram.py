@@ -14,6 +14,7 @@ _TICK_HZ = (200, 500, 1000, 2000, 4000, 8000, 12000, 16000)
 
 class SpectrogramView(TiledImageView):
     title = "Log-mel"
+    frame_origin = -0.5  # the model's STFT is centred: frame i is centred on i * hop
 
     def __init__(self, document, parent=None, feature_config=FEATURES_32K) -> None:
         self.feature_config = feature_config

@@ -28,6 +28,9 @@ class TiledImageView(TimeView):
     max_visible_tiles = 14
     n_bins = 64
     frame_seconds = 0.01
+    #: where frame 0 starts, in frames: -0.5 for centred STFT frames (frame i is centred on
+    #: i * hop), 0 for frames that cover [i * hop, (i + 1) * hop)
+    frame_origin = 0.0
     #: added above the 99.9th percentile by the automatic levels (in the image's units)
     level_headroom = 2.0
 
@@ -221,7 +224,9 @@ class TiledImageView(TimeView):
         seconds = self.frame_seconds * self.overview_pool * len(self._overview)
         self.overview_item.setImage(self._overview, levels=self.levels, lut=self._lut,
                                     autoLevels=False)
-        self.overview_item.setRect(QRectF(0, 0, seconds, self.n_bins))
+        self.overview_item.setRect(
+            QRectF(self.frame_origin * self.frame_seconds, 0, seconds, self.n_bins)
+        )
         start, stop = self.document.view_range
         zoomed_out = (stop - start) > self.max_visible_tiles * self.tile_seconds()
         self.overview_item.setVisible(zoomed_out)
@@ -271,8 +276,8 @@ class TiledImageView(TimeView):
         if tile in self._items or not len(image):
             return
         item = pg.ImageItem(image, levels=self.levels, lut=self._lut, autoLevels=False)
-        item.setRect(QRectF(tile * self.tile_seconds(), 0, len(image) * self.frame_seconds,
-                            image.shape[1]))
+        left = tile * self.tile_seconds() + self.frame_origin * self.frame_seconds
+        item.setRect(QRectF(left, 0, len(image) * self.frame_seconds, image.shape[1]))
         self.addItem(item, ignoreBounds=True)
         self._items[tile] = item
         if len(self._items) > self.cache.capacity:

@@ -161,6 +161,11 @@ def test_spectrogram_tiles_are_the_models_own_logmel(make_main_window, qtbot, de
         expected = whole[tile * TILE_FRAMES:(tile + 1) * TILE_FRAMES]
         assert image.shape == expected.shape
         np.testing.assert_allclose(image, expected, atol=2e-3)
+        # frame i of the centred STFT is drawn centred on i * hop, where it was measured
+        rect = view._items[tile].mapRectToParent(view._items[tile].boundingRect())
+        hop = FEATURES_32K.hop_size / FEATURES_32K.sample_rate
+        assert rect.left() == pytest.approx((tile * TILE_FRAMES - 0.5) * hop)
+        assert rect.width() == pytest.approx(len(image) * hop)
     # colour map and dB range controls reach every tile
     window.set_colormap("viridis")
     view.set_levels(-60.0, 0.0)
