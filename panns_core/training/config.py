@@ -8,7 +8,8 @@ from typing import Any
 from ..errors import TrainingError
 
 STRATEGIES = ("head", "partial", "full")
-PRECISIONS = ("fp32", "bf16")
+#: "int8": the frozen trunk's one embedding pass on the int8 CPU fast path (head only)
+PRECISIONS = ("fp32", "bf16", "int8")
 #: settings a resumed run may change; everything else comes from the saved state
 RESUMABLE_OVERRIDES = ("epochs", "time_budget", "patience", "device", "log_every")
 
@@ -58,6 +59,11 @@ class TrainConfig:
             )
         if self.precision not in PRECISIONS:
             raise TrainingError(f"precision must be one of {PRECISIONS}, not {self.precision!r}.")
+        if self.precision == "int8" and self.strategy != "head":
+            raise TrainingError(
+                "precision int8 only computes the frozen embeddings of head-only training; "
+                "use fp32 or bf16 for the partial and full strategies."
+            )
         if self.batch_size < 1 or self.epochs < 1:
             raise TrainingError("batch_size and epochs must be at least 1.")
         if self.micro_batch is not None and (

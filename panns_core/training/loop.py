@@ -11,9 +11,14 @@ when it accumulates the same chunks.
 Strategies:
 
 * ``head``: only the output layer trains. The network's input to it (per-segment
-  embeddings) is computed once per clip and validation window in eval mode and
-  cached, so each epoch costs only the head. Augmentation there is the head's own
-  dropout (no audio augmentation: the features are fixed).
+  embeddings) is computed once per *recording* in eval mode (segment-aligned
+  windows with context, :mod:`.embeddings`; cached on disk by audio hash and
+  trunk fingerprint) and each clip is a slice of its recording's rows, so clip
+  starts snap to the segment grid and each epoch costs only the head on cached
+  tensors. Augmentation there is the head's own dropout (no audio augmentation:
+  the features are fixed). ``precision="int8"`` runs that one pass on the int8
+  CPU fast path. The resumable state holds only the head (plus the trunk's
+  fingerprint), not the frozen network.
 * ``partial``: the last ``partial_blocks`` conv blocks, ``fc1`` and the head train;
   earlier stages stay frozen in eval mode (their batch norms do not move).
 * ``full``: everything but the fixed STFT / mel front end.
@@ -211,6 +216,10 @@ class Trainer:
         self.clips: list[Clip] = make_clips(
             self.recordings, self.train_idx, cfg.clip_seconds, cfg.background_ratio, cfg.seed
         )
+        # head-only on a SED model: clips are slices of per-recording embeddings
+        self.sliced = cfg.strategy == "head" and getattr(model, "framewise", False)
+        if self.sliced:
+            self._snap_clips()
         if not any(c.anchor >= 0 for c in self.clips):
             raise TrainingError(
                 "The training recordings have no accepted, edited or added events; "
@@ -222,12 +231,21 @@ class Trainer:
         self.steps_per_epoch = max(1, round(
             (cfg.samples_per_epoch or len(self.clips)) / cfg.batch_size))  # fmt: skip
         self.sampler = BalancedSampler(self.clips, cfg.seed, self.steps_per_epoch * cfg.batch_size)
-        self.audio = ClipAudio(
-            self.recordings, self.clips, cfg.clip_seconds, cfg.shift, self.sample_rate
-        )
+        self.audio = None
+        if not self.sliced:
+            self.audio = ClipAudio(
+                self.recordings, self.clips, cfg.clip_seconds, cfg.shift, self.sample_rate
+            )
         # Strong and weak targets of every clip at its nominal start (for the prior and
         # the head-only strategy, which has no time shift).
         self.nominal = [self._targets(c, c.start) for c in self.clips]
+        if self.sliced:  # rows past the end of a recording shorter than a clip: no loss
+            for k, clip in enumerate(self.clips):
+                first = round(clip.start / self.segment_seconds)
+                seg_t, seg_w = self.nominal[k][:2]
+                if first + self.n_seg > self.rec_segments[clip.recording]:
+                    seg_w[max(0, self.rec_segments[clip.recording] - first) :] = 0.0
+                    self.nominal[k] = (seg_t, seg_w, *clip_targets(seg_t, seg_w))
 
         micro = cfg.micro_batch or max(1, cfg.batch_size // self.world)
         self.n_chunks = cfg.batch_size // micro
@@ -243,13 +261,29 @@ class Trainer:
         model.spec_augment = cfg.spec_augment
         self._freeze()
         model.to(self.device)
+        self.fingerprint = None
+        if cfg.strategy == "head":
+            from .embeddings import trunk_fingerprint
+
+            self.fingerprint = trunk_fingerprint(model)
         if resume_state is not None:
-            model.load_state_dict(resume_state["model"])
+            if resume_state.get("head_only"):
+                if resume_state.get("trunk") != self.fingerprint:
+                    raise TrainingError(
+                        "The base model's weights changed since this head-only run started; "
+                        "start a new run."
+                    )
+                self._load_head(resume_state["model"])
+            else:
+                model.load_state_dict(resume_state["model"])
+        self.best_head = (resume_state or {}).get("best_head")
         self.trainable = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
         if resume_state is not None:
             self.optimizer.load_state_dict(resume_state["optimizer"])
-        self.val_audio = {i: self._load_val(i) for i in self.val_idx} if self.is_main else {}
+        self.val_audio = (
+            {i: self._load_val(i) for i in self.val_idx} if self.is_main and not self.sliced else {}
+        )
         if cfg.strategy == "head":
             self._cache_embeddings()
         self.net: nn.Module = _CachedHead(model) if cfg.strategy == "head" else model
@@ -261,6 +295,34 @@ class Trainer:
                 find_unused_parameters=getattr(model, "head", "") == "att",
                 broadcast_buffers=False,
             )
+
+    def _snap_clips(self) -> None:
+        """Move clip starts to the recording's segment grid, inside the recording."""
+        from ..audio import audio_info
+        from .embeddings import total_segments
+
+        self.rec_segments: dict[int, int] = {}
+        for index in {c.recording for c in self.clips} | set(self.val_idx):
+            info = audio_info(self.recordings[index].path)
+            samples = round(info.frames * self.sample_rate / info.sample_rate)
+            self.rec_segments[index] = total_segments(self.model, samples)
+        snapped = []
+        for clip in self.clips:
+            latest = max(0, self.rec_segments[clip.recording] - self.n_seg)
+            first = min(max(round(clip.start / self.segment_seconds), 0), latest)
+            snapped.append(Clip(clip.recording, first * self.segment_seconds, clip.anchor))
+        self.clips = snapped
+
+    def _head_state(self) -> dict[str, torch.Tensor]:
+        names = {n for n, p in self.model.named_parameters() if p.requires_grad}
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()
+                if k in names}  # fmt: skip
+
+    def _load_head(self, weights: dict[str, torch.Tensor]) -> None:
+        missing = [k for k in weights if k not in self.model.state_dict()]
+        if missing:
+            raise TrainingError(f"The saved head does not fit this model ({missing[:3]}).")
+        self.model.load_state_dict(weights, strict=False)
 
     def _freeze(self) -> None:
         cfg, model = self.config, self.model
@@ -303,13 +365,21 @@ class Trainer:
         """Inputs of the output layer for a batch of waveforms (eval mode)."""
         was = self.model.training
         self.model.eval()
-        with self._autocast():
-            out = self.model(torch.from_numpy(batch).to(self.device))
+        runner = self.model
+        if self.config.precision == "int8":
+            from ..quantized import int8_model
+
+            runner = int8_model(self.model)
+        with self._autocast(), torch.inference_mode():
+            out = runner(torch.from_numpy(batch).to(self.device))
         self.model.train(was)
         key = "segment_embedding" if getattr(self.model, "framewise", False) else "embedding"
         return out[key].float()
 
     def _cache_embeddings(self, batch: int = 16) -> None:
+        if self.sliced:
+            self._slice_embeddings()
+            return
         chunks = []
         for i in range(0, len(self.clips), batch):
             waves = np.stack(
@@ -323,6 +393,34 @@ class Trainer:
             self.val_embeddings[index] = torch.cat(
                 [self._embed(windows[k : k + batch]) for k in range(0, len(windows), batch)]
             )
+
+    def _slice_embeddings(self) -> None:
+        """One embedding pass per recording (cached on disk); clips are row slices."""
+        from .embeddings import EmbeddingRequest, recording_embeddings
+
+        wanted: dict[int, list[tuple[int, int]]] = {}
+        for clip in self.clips:
+            first = round(clip.start / self.segment_seconds)
+            wanted.setdefault(clip.recording, []).append((first, first + self.n_seg))
+        for index in self.val_idx if self.is_main else []:
+            wanted.setdefault(index, []).append((0, self.rec_segments[index]))
+        order = sorted(wanted)
+        rows = recording_embeddings(
+            self.model,
+            [EmbeddingRequest(self.recordings[i].path, tuple(wanted[i])) for i in order],
+            precision=self.config.precision, device=self.device, fingerprint=self.fingerprint,
+        )  # fmt: skip
+        table = {i: torch.from_numpy(r) for i, r in zip(order, rows)}
+        clips = []
+        for clip in self.clips:
+            first = round(clip.start / self.segment_seconds)
+            part = table[clip.recording][first : first + self.n_seg]
+            if len(part) < self.n_seg:  # recording shorter than a clip (weights are 0 there)
+                part = torch.cat([part, part.new_zeros(self.n_seg - len(part), part.shape[1])])
+            clips.append(part)
+        self.clip_embeddings = torch.stack(clips).to(self.device)
+        self.val_embeddings = {i: table[i][None].to(self.device)
+                               for i in (self.val_idx if self.is_main else [])}  # fmt: skip
 
     # ----------------------------------------------------------------- training
     def _chunk_batch(self, epoch: int, step: int, chunk: int, indices: np.ndarray):
@@ -416,8 +514,7 @@ class Trainer:
         if not self.val_idx or not self.is_main:
             return None
         from .. import metrics
-        from ..postprocess import PostprocessParams, scores_to_events
-        from ..scores import Scores
+        from ..postprocess import PostprocessParams
 
         model = self.model
         was = model.training
@@ -428,6 +525,14 @@ class Trainer:
         estimated, reference, durations, losses = [], [], {}, []
         for index in self.val_idx:
             rec = self.recordings[index]
+            if self.sliced:  # the whole recording's segments at once, as detection sees it
+                seg = head_outputs(model, self.val_embeddings[index], False)[0][0].float().cpu()
+                t, w = segment_targets(rec, 0.0, len(seg), self.segment_seconds,
+                                       len(self.labels), 1.0)  # fmt: skip
+                losses.append(float(_bce(seg, torch.from_numpy(t), torch.from_numpy(w), True)))
+                self._add_val_scores(rec, torch.sigmoid(seg).numpy(), params, estimated,
+                                     reference, durations)  # fmt: skip
+                continue
             windows, starts = self._val_windows(index)
             seg_probs = []
             for k in range(0, len(windows), 16):
@@ -455,13 +560,8 @@ class Trainer:
                         float(_bce(seg[j], torch.from_numpy(t), torch.from_numpy(w), True))
                     )
                 seg_probs.append(torch.sigmoid(seg).reshape(-1, len(self.labels)).numpy())
-            probs = np.concatenate(seg_probs)
-            keep = max(1, math.ceil(rec.duration / self.segment_seconds - 1e-9))
-            duration = max(rec.duration, (keep - 1) * self.segment_seconds + 1e-6)
-            scores = Scores(probs[:keep], self.segment_seconds, self.labels, duration=duration)
-            estimated.append(scores_to_events(scores, params, recording=rec.key))
-            reference.append(rec.reference_events(self.labels))
-            durations[rec.key] = rec.duration
+            self._add_val_scores(rec, np.concatenate(seg_probs), params, estimated, reference,
+                                 durations)  # fmt: skip
         model.train(was)
         import pandas as pd
 
@@ -480,8 +580,23 @@ class Trainer:
             "class_event_f1": {k: v["f1"] for k, v in event["class_wise"].items()},
         }
 
+    def _add_val_scores(self, rec, probs, params, estimated, reference, durations) -> None:
+        from ..postprocess import scores_to_events
+        from ..scores import Scores
+
+        keep = max(1, math.ceil(rec.duration / self.segment_seconds - 1e-9))
+        duration = max(rec.duration, (min(keep, len(probs)) - 1) * self.segment_seconds + 1e-6)
+        scores = Scores(probs[:keep], self.segment_seconds, self.labels, duration=duration)
+        estimated.append(scores_to_events(scores, params, recording=rec.key))
+        reference.append(rec.reference_events(self.labels))
+        durations[rec.key] = rec.duration
+
     # ------------------------------------------------------------ checkpoints
     def _save_state(self, epoch: int, step: int, extra: dict) -> Path:
+        if self.fingerprint:  # head only: the frozen rest is the base model's
+            weights = self._head_state()
+        else:
+            weights = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
         state = {
             "format": STATE_FORMAT,
             "version": 1,
@@ -492,7 +607,10 @@ class Trainer:
             "data": self.summary,
             "epoch": epoch,
             "step": step,
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "model": weights,
+            "head_only": bool(self.fingerprint),
+            "trunk": self.fingerprint,
+            "best_head": self.best_head,
             "optimizer": self.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "elapsed": self.elapsed(),
@@ -626,8 +744,11 @@ class Trainer:
                 if f1 is None or f1 > best_f1 + 1e-6:
                     improved = True
                     best_f1, best_epoch, bad_epochs = (f1 if f1 is not None else -1.0), epoch, 0
-                    self._save_weights(self.run_dir / BEST_FILE, self.model.state_dict(),
-                                       {"val": metrics}, "best", epoch)  # fmt: skip
+                    if self.fingerprint:  # head only: the best head lives in the state
+                        self.best_head = self._head_state()
+                    else:
+                        self._save_weights(self.run_dir / BEST_FILE, self.model.state_dict(),
+                                           {"val": metrics}, "best", epoch)  # fmt: skip
                 else:
                     bad_epochs += 1
             seconds = time.monotonic() - epoch_t0
@@ -715,7 +836,11 @@ class Trainer:
         checkpoint, after = None, None
         if self.is_main:
             best_path = self.run_dir / BEST_FILE
-            if best_epoch is not None and best_path.is_file():
+            if best_epoch is not None and self.best_head is not None:
+                weights = copy.deepcopy(self.model.state_dict())
+                weights.update(self.best_head)
+                after = history[[h["epoch"] for h in history].index(best_epoch)]["metrics"]
+            elif best_epoch is not None and best_path.is_file():
                 from ..checkpoints import load_checkpoint
 
                 weights = load_checkpoint(best_path).state_dict
