@@ -18,6 +18,8 @@ import warnings
 import weakref
 from typing import Any
 
+import numpy as np
+
 _LOCK = threading.Lock()
 _QUANTIZED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # (start s, stop s, gain) excerpts of the demo recording: quiet, normal and loud input
@@ -93,8 +95,6 @@ def _quant_block(block: Any, quantize_first: bool, qconfig: Any) -> Any:
 
 
 def _calibration_audio(sample_rate: int):
-    import numpy as np
-
     from .audio import load_audio
     from .resources import resource_path
 
@@ -107,28 +107,48 @@ def int8_model(model: Any) -> Any:
     """An int8 copy of ``model`` (cached per model object; the original is untouched)."""
     with _LOCK:
         cached = _QUANTIZED.get(model)
-        if cached is not None:
-            return cached
-        import torch
-        import torch.ao.quantization as tq
+        if cached is None:
+            cached = build_int8(model)
+            _QUANTIZED[model] = cached
+        return cached
 
-        engine = _engine()
-        torch.backends.quantized.engine = engine
-        # a shallow copy sharing the front end and head; only the conv blocks are new
-        quant = copy.copy(model)
-        quant._modules = dict(model._modules)
-        quant.eval()
-        names = [n for n, _ in quant.named_children() if n.startswith("conv_block")]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's deprecation notes on quantized tensors
-            qconfig = tq.get_default_qconfig(engine)
-            for index, name in enumerate(names):
-                setattr(quant, name, _quant_block(getattr(quant, name), index > 0, qconfig))
-            for name in names:
-                tq.prepare(getattr(quant, name), inplace=True)
-            with torch.no_grad():
-                quant(torch.from_numpy(_calibration_audio(model.feature_config.sample_rate)))
-            for name in names:
-                tq.convert(getattr(quant, name), inplace=True)
-        _QUANTIZED[model] = quant
-        return quant
+
+def build_int8(
+    model: Any,
+    *,
+    blocks: Any = None,
+    calibration: Any = None,
+    qconfig: Any = None,
+) -> Any:
+    """An int8 copy of ``model`` (not cached): ``blocks`` are the 1-based ConvBlock
+    numbers to quantize (default: all), ``calibration`` a (clips, samples) float32 array
+    at the model's rate (default: the demo excerpts), ``qconfig`` torch's (default: the
+    engine's)."""
+    import torch
+    import torch.ao.quantization as tq
+
+    engine = _engine()
+    torch.backends.quantized.engine = engine
+    # a shallow copy sharing the front end and head; only the conv blocks are new
+    quant = copy.copy(model)
+    quant._modules = dict(model._modules)
+    quant.eval()
+    names = [n for n, _ in quant.named_children() if n.startswith("conv_block")]
+    if blocks is not None:
+        names = [n for n in names if int(n.removeprefix("conv_block")) in set(blocks)]
+    if calibration is None:
+        calibration = _calibration_audio(model.feature_config.sample_rate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's deprecation notes on quantized tensors
+        qconfig = qconfig or tq.get_default_qconfig(engine)
+        for name in names:
+            first = name == "conv_block1"
+            setattr(quant, name, _quant_block(getattr(quant, name), not first, qconfig))
+        for name in names:
+            tq.prepare(getattr(quant, name), inplace=True)
+        with torch.no_grad():
+            for clip in torch.from_numpy(np.asarray(calibration, dtype=np.float32)).split(4):
+                quant(clip)
+        for name in names:
+            tq.convert(getattr(quant, name), inplace=True)
+    return quant
