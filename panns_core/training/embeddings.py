@@ -180,7 +180,7 @@ def recording_embeddings(
         hashes.append(audio_hash)
 
     runner = model
-    if precision == "int8":
+    if precision == "int8" and jobs:  # nothing to compute: no need to quantize
         from ..quantized import int8_model
 
         runner = int8_model(model)

@@ -646,6 +646,13 @@ class Trainer:
     # -------------------------------------------------------------------- run
     def fit(self, resume: bool = False) -> TrainResult:
         """Train; with ``resume`` continue from ``run_dir/state.pt`` when it exists."""
+        threads = torch.get_num_threads()
+        try:
+            return self._fit(resume)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _fit(self, resume: bool) -> TrainResult:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         cfg = self.config
         state = None
@@ -664,6 +671,10 @@ class Trainer:
                 )
             self._elapsed_before = float(state["elapsed"])
         self._prepare(state)
+        if self.sliced and self.device.type == "cpu":
+            # Epochs on cached tensors are many tiny ops; on a busy CPU every parallel
+            # region waits for a second core (measured: 1.4 s vs 0.2 s per epoch).
+            torch.set_num_threads(1)
         if state is not None and state["data"] != self.summary:
             raise TrainingError(
                 "The project's events changed since this run started, so resuming would not "
