@@ -72,3 +72,15 @@ def test_errors_are_reported_as_json(tmp_path, capsys):
     assert out[-1]["event"] == "error" and "label" in out[-1]["message"]
     assert main(["train", "--project", str(tmp_path / "none.panns"), "--base", "arch:TinySED"]) == 1
     assert main(["train", "--project", str(empty), "--resume"]) == 1
+
+
+def test_int8_precision_is_for_head_only_runs(tmp_path, capsys) -> None:
+    from panns_core.cli import main
+    from panns_core.store import ProjectStore
+
+    project = tmp_path / "p.panns"
+    ProjectStore(project).close()
+    code = main(["train", "--project", str(project), "--base", "arch:TinySED",
+                 "--strategy", "partial", "--precision", "int8"])
+    assert code == 1
+    assert "head-only" in capsys.readouterr().err

@@ -35,8 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="stop after about this many seconds (keeps the best epoch)")  # fmt: skip
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                   help="bf16 autocast (faster on CPUs with bf16 units)")  # fmt: skip
+    p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+                   help="bf16: autocast (faster on CPUs with bf16 units); int8: head-only "
+                        "runs compute the frozen embeddings with int8 convolutions "
+                        "(faster on CPUs without bf16)")  # fmt: skip
     p.add_argument("--resume", nargs="?", const="latest", metavar="RUN_DIR",
                    help="continue an interrupted run (default: this project's latest)")  # fmt: skip
     p.add_argument("--run-dir", help="where the run's checkpoints go (default: data dir)")
