@@ -11,6 +11,7 @@ go to ``<workdir>/results.json`` and a markdown table is printed.
 
     python benchmarks/bench_detect.py --minutes 1 10 60 --threads 2
     python benchmarks/bench_detect.py --minutes 1 --modes reference fp32   # quick look
+    python benchmarks/bench_detect.py --agreement-models cnn14-fitted tinysed --minutes 3
 
 The reference is not run where it would need more memory than ``--reference-max-gb``
 (one pass over 60 minutes needs about 19 GB); its row is then extrapolated linearly
@@ -166,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip (extrapolate) reference runs expected to need more")  # fmt: skip
     parser.add_argument("--slow-max-minutes", type=float, default=1.0,
                         help="skip forced bf16 above this length (10x slower on AVX2)")  # fmt: skip
+    parser.add_argument("--agreement-models", nargs="+", default=[],
+                        choices=("cnn14-fitted", "tinysed"),
+                        help="instead: fp32 vs int8 on models with meaningful probabilities "
+                             "(benchmarks/fast_agreement.py)")  # fmt: skip
     parser.add_argument("--child", nargs=4, metavar=("MODE", "WAV", "CKPT", "RESULT"),
                         help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args(argv)
@@ -174,6 +179,13 @@ def main(argv: list[str] | None = None) -> int:
         run_case(mode, Path(wav), Path(ckpt), args.threads, Path(result))
         return 0
 
+    if args.agreement_models:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from fast_agreement import main as agreement
+
+        minutes = str(args.minutes[0]) if args.minutes != [1, 10, 60] else "3"
+        return agreement(["--models", *args.agreement_models, "--minutes", minutes,
+                          "--threads", str(args.threads)])  # fmt: skip
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
     ckpt = write_checkpoint(work / f"{ARCH}_deterministic.pth")
