@@ -9,7 +9,6 @@ touches the audio callback.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from panns_core.recording import (
 )
 from panns_core.recording.levels import SILENCE_DB
 from panns_core.recording.livemel import LiveLogMel
+from panns_core.recording.writer import next_recording_path
 
 DetectorFactory = Callable[[Recorder], Any]  # -> object with start/stop/results()/error
 
@@ -246,14 +246,7 @@ class RecordPanel(QWidget):
     def _next_path(self) -> Path:
         if callable(self.output):
             return Path(self.output())
-        folder = Path(self.output)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = folder / f"recording-{stamp}.wav"
-        n = 1
-        while path.exists():
-            n += 1
-            path = folder / f"recording-{stamp}-{n}.wav"
-        return path
+        return next_recording_path(self.output)
 
     def start_recording(self) -> bool:
         """Start a new recording with the chosen input; False (message shown) on failure."""

@@ -482,3 +482,15 @@ def test_live_log_mel_matches_librosa_filters_and_finds_a_tone():
     assert spec.shape == (1 + (32000 - mel.n_fft) // mel.hop, 64)
     centres = librosa.mel_frequencies(66, fmin=50, fmax=14000)[1:-1]
     assert spec.mean(axis=0).argmax() == np.argmin(np.abs(centres - 1000))
+
+
+def test_next_recording_path_never_reuses_a_name(tmp_path: Path) -> None:
+    from panns_core.recording.writer import next_recording_path
+
+    folder = tmp_path / "new" / "recordings"
+    first = next_recording_path(folder)
+    assert folder.is_dir() and first.parent == folder and first.suffix == ".wav"
+    first.touch()
+    second = next_recording_path(folder)
+    assert second != first and not second.exists()
+    assert second.name.startswith(first.stem)

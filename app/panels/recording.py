@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from panns_core import events as ev
 from panns_core.errors import PannsError
+from panns_core.recording.writer import next_recording_path
 
 from .. import settings
 from ..record_panel import RecordPanel
@@ -52,18 +52,6 @@ def recordings_folder(document) -> Path:
     from panns_core.paths import data_dir
 
     return data_dir() / FOLDER
-
-
-def next_recording_path(folder: Path) -> Path:
-    """``folder/recording-YYYYmmdd-HHMMSS[-n].wav`` that does not exist yet."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = folder / f"recording-{stamp}.wav"
-    n = 1
-    while path.exists():
-        n += 1
-        path = folder / f"recording-{stamp}-{n}.wav"
-    return path
 
 
 def vocabulary_hotkeys(document) -> dict[str, str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +134,17 @@ class CrashSafeWav:
             # Closing can fail on a full disk; the header was synced, the data is there.
             pass
         return self.frames
+
+
+def next_recording_path(folder: str | os.PathLike[str], suffix: str = ".wav") -> Path:
+    """``folder/recording-YYYYmmdd-HHMMSS[-n]<suffix>`` that does not exist yet
+    (the folder is made)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = folder / f"recording-{stamp}{suffix}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = folder / f"recording-{stamp}-{n}{suffix}"
+    return path
