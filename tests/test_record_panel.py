@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sys
 import time
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from capture_feed import FifoSource
 from PySide6.QtCore import Qt
 
 from app.record_panel import RecordPanel
@@ -21,30 +20,9 @@ RATE = 16000
 BLOCK = 1024
 
 
-class Fifo:
-    def __init__(self, path: Path, seed: int = 0) -> None:
-        os.mkfifo(path)
-        self.path = path
-        self.fd = os.open(path, os.O_RDWR)
-        fcntl.fcntl(self.fd, 1031, 1 << 20)  # F_SETPIPE_SZ
-        self.rng = np.random.default_rng(seed)
-        self.fed: list[np.ndarray] = []
-
-    def feed(self, blocks: int, amplitude: int = 12000) -> None:
-        for _ in range(blocks):
-            block = self.rng.integers(-amplitude, amplitude, (BLOCK, 1)).astype(np.int16)
-            os.write(self.fd, block.tobytes())
-            self.fed.append(block)
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
 @pytest.fixture
 def fifo(tmp_path, monkeypatch):
-    source = Fifo(tmp_path / "mic.fifo")
+    source = FifoSource(tmp_path / "mic.fifo", amplitude=12000)
     monkeypatch.setenv("SD_TEST_INFILE", str(source.path))
     yield source
     source.close()

@@ -2,7 +2,7 @@
 
 Two kinds of source (see /work/shared/testing/README.md):
   * a raw file: unpaced, the whole file arrives in milliseconds (bit-exactness tests);
-  * a FIFO that the test feeds block by block (``PacedSource``): the capture thread blocks
+  * a FIFO that the test feeds block by block (``FifoSource``): the capture thread blocks
     in read() until the test writes, so the test decides exactly which frames have
     arrived when it tags, pauses or kills. Each write is one whole PortAudio block (the
     ALSA file plugin reads one period per call and fills a short read with stale bytes).
@@ -10,7 +10,6 @@ Two kinds of source (see /work/shared/testing/README.md):
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import signal
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from capture_feed import FifoSource
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,45 +43,9 @@ def raw_source(path: Path, samples: np.ndarray, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("SD_TEST_INFILE", str(path))
 
 
-class PacedSource:
-    """A FIFO the capture device reads from; the test writes one block at a time."""
-
-    def __init__(self, path: Path, channels: int = 1, dtype: str = "int16", seed: int = 0):
-        os.mkfifo(path)
-        self.path = path
-        # O_RDWR: opening never blocks, and the reader never sees end-of-file while we
-        # hold it, so the capture thread simply waits for the next block.
-        self.fd = os.open(path, os.O_RDWR)
-        fcntl.fcntl(self.fd, F_SETPIPE_SZ, 1 << 20)
-        self.rng = np.random.default_rng(seed)
-        self.channels, self.dtype = channels, np.dtype(dtype)
-        self.fed: list[np.ndarray] = []
-
-    def feed(self, blocks: int = 1) -> np.ndarray:
-        out = []
-        for _ in range(blocks):
-            block = self.rng.integers(-30000, 30000, (BLOCK, self.channels)).astype(self.dtype)
-            os.write(self.fd, block.tobytes())
-            out.append(block)
-        self.fed.extend(out)
-        return np.concatenate(out)
-
-    @property
-    def fed_frames(self) -> int:
-        return BLOCK * len(self.fed)
-
-    def all(self) -> np.ndarray:
-        return np.concatenate(self.fed)
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
 @pytest.fixture
 def paced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    source = PacedSource(tmp_path / "input.fifo")
+    source = FifoSource(tmp_path / "input.fifo")
     monkeypatch.setenv("SD_TEST_INFILE", str(source.path))
     yield source
     source.close()
@@ -239,7 +203,7 @@ def test_a_device_that_stops_delivering_is_reported_and_the_audio_kept(tmp_path,
     paced.close()  # releases PortAudio's thread
     assert result.error == message
     got, _ = sf.read(result.path, dtype="int16", always_2d=True)
-    np.testing.assert_array_equal(got, paced.all())
+    np.testing.assert_array_equal(got, paced.samples)
 
 
 # -- missing devices ---------------------------------------------------------------------
@@ -318,7 +282,7 @@ def test_sigkill_during_recording_leaves_all_but_the_last_second(tmp_path, paced
             child.kill()
         paced.close()
     assert child.returncode == -signal.SIGKILL
-    fed = paced.all()
+    fed = paced.samples
     announced = wav_header_frames(out)  # what the header says, read strictly
     got, rate = sf.read(out, dtype="int16", always_2d=True)
     assert rate == RATE

@@ -8,15 +8,12 @@ the window mid-recording keeps the file in the project.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from capture_feed import FifoSource
 from PySide6.QtCore import Qt
 
 from panns_core import events as ev
@@ -28,50 +25,9 @@ RATE = 16000
 BLOCK = 1024
 
 
-class Fifo:
-    """The capture device's input: blocks of int16 noise we write, kept for comparing."""
-
-    def __init__(self, path: Path, seed: int = 0) -> None:
-        os.mkfifo(path)
-        self.path = path
-        self.fd = os.open(path, os.O_RDWR)
-        fcntl.fcntl(self.fd, 1031, 1 << 20)  # F_SETPIPE_SZ
-        self.rng = np.random.default_rng(seed)
-        self.fed: list[np.ndarray] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def feed(self, blocks: int, amplitude: int = 12000) -> None:
-        for _ in range(blocks):
-            block = self.rng.integers(-amplitude, amplitude, (BLOCK, 1)).astype(np.int16)
-            os.write(self.fd, block.tobytes())
-            self.fed.append(block)
-
-    def pace(self, interval: float = 0.03) -> None:
-        """Keep feeding a block every ``interval`` seconds from a thread (a live input)."""
-        def run() -> None:
-            while not self._stop.wait(interval):
-                self.feed(1)
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    @property
-    def samples(self) -> np.ndarray:
-        return np.concatenate(self.fed)
-
-
 @pytest.fixture
 def fifo(tmp_path, monkeypatch):
-    source = Fifo(tmp_path / "mic.fifo")
+    source = FifoSource(tmp_path / "mic.fifo", amplitude=12000)
     monkeypatch.setenv("SD_TEST_INFILE", str(source.path))
     yield source
     source.close()
