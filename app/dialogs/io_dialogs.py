@@ -420,28 +420,24 @@ class ImportDialog(QDialog):
             self.summary.setStyleSheet(ERROR_STYLE)
 
 
-def open_export(window) -> None:
+def _run_dialog(window, dialog_class) -> None:
     if window.document.store is None:
         return
-    dialog = ExportDialog(window.document, window)
+    dialog = dialog_class(window.document, window)
     window._io_dialog = dialog
     try:
         dialog.exec()
     finally:
         window._io_dialog = None
         dialog.deleteLater()
+
+
+def open_export(window) -> None:
+    _run_dialog(window, ExportDialog)
 
 
 def open_import(window) -> None:
-    if window.document.store is None:
-        return
-    dialog = ImportDialog(window.document, window)
-    window._io_dialog = dialog
-    try:
-        dialog.exec()
-    finally:
-        window._io_dialog = None
-        dialog.deleteLater()
+    _run_dialog(window, ImportDialog)
 
 
 def install(window) -> None:
