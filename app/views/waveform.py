@@ -35,6 +35,9 @@ class WaveformView(TimeView):
         for item in (self._bars, self._line):
             self.addItem(item)
         self.pyramid = None
+        #: the drawn envelope is the complete one (the worker keeps filling ``pyramid``
+        #: in place, so its own ``complete`` can run ahead of what is drawn)
+        self.envelope_complete = False
         self._envelope_slot = WorkerSlot(self)
         self._samples_slot = WorkerSlot(self)
         self._samples: tuple[float, float, np.ndarray, int] | None = None
@@ -47,6 +50,7 @@ class WaveformView(TimeView):
         self._envelope_slot.cancel()
         self._samples_slot.cancel()
         self.pyramid = None
+        self.envelope_complete = False
         self._samples = None
         self._path = recording.path if recording else None
         self._clear_curves()
@@ -58,12 +62,13 @@ class WaveformView(TimeView):
         self._envelope_slot.start(worker)
 
     def _on_pyramid(self, item) -> None:
-        path, pyramid = item
+        path, pyramid, complete = item
         if path != self._path:
             return
         self.pyramid = pyramid
+        self.envelope_complete = complete
         self.redraw()
-        self.envelope_updated.emit(bool(pyramid.complete))
+        self.envelope_updated.emit(complete)
 
     # ------------------------------------------------------------------ drawing
     def on_range_changed(self, start: float, stop: float) -> None:
@@ -90,7 +95,7 @@ class WaveformView(TimeView):
         start, stop = self.document.view_range
         pixels = self.pixels_wide()
         samples_in_view = (stop - start) * pyramid.sample_rate
-        if samples_in_view < pyramid.base_bin * pixels and pyramid.complete:
+        if samples_in_view < pyramid.base_bin * pixels and self.envelope_complete:
             if self._draw_samples(start, stop, pixels):
                 return
             self._request_samples(start, stop)
@@ -145,7 +150,8 @@ class WaveformView(TimeView):
 
 def _envelope_job(path, cancel=None):
     for pyramid in iter_envelope(path, cancel=cancel):
-        yield (path, pyramid)
+        # completeness as of this yield, while the generator is paused
+        yield (path, pyramid, bool(pyramid.complete))
 
 
 def _samples_job(path, start: float, stop: float):

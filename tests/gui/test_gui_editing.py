@@ -29,8 +29,7 @@ def _open_demo(window, qtbot, demo_path):
     doc = window.document
     assert doc.recording is not None and doc.recording.name == "demo.flac"
     assert doc.duration == pytest.approx(20.0)
-    qtbot.waitUntil(lambda: window.waveform.pyramid is not None
-                    and window.waveform.pyramid.complete, timeout=10000)
+    qtbot.waitUntil(lambda: window.waveform.envelope_complete, timeout=10000)
     return doc
 
 
