@@ -126,7 +126,7 @@ def test_stall_mid_file_times_out_and_resumes(server, ckpt, tmp_path):
     server.script = ["stall"]
     t0 = time.monotonic()
     result = _get(server, tmp_path / FILE, ckpt)
-    assert time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 < 20  # the server stalls forever: the timeout fired
     quarter = len(ckpt) // 4
     assert server.ranges() == [None, f"bytes={quarter}-"]
     assert result.resumed_from == quarter
@@ -138,7 +138,7 @@ def test_server_that_never_answers_times_out(server, ckpt, tmp_path):
     t0 = time.monotonic()
     with pytest.raises(DownloadError, match="timed out"):
         _get(server, tmp_path / FILE, ckpt, retries=1)
-    assert time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 < 20  # the server never answers: the timeout fired
     assert len(server.log) == 2
     assert not (tmp_path / FILE).exists()
 
@@ -186,8 +186,8 @@ def test_cancel_during_backoff(server, ckpt, tmp_path):
     threading.Timer(0.2, cancel.set).start()
     t0 = time.monotonic()
     with pytest.raises(Cancelled):
-        _get(server, tmp_path / FILE, ckpt, backoff=5.0, cancel=cancel)
-    assert time.monotonic() - t0 < 2
+        _get(server, tmp_path / FILE, ckpt, backoff=60.0, cancel=cancel)
+    assert time.monotonic() - t0 < 30  # well inside the 60 s backoff wait
 
 
 def test_verified_file_is_never_overwritten(server, ckpt, tmp_path):

@@ -120,11 +120,11 @@ def test_model_manager_download_progress_cancel_resume(make_main_window, qtbot,
     dialog._progress.connect(lambda fraction, _text: progress.append(fraction))
     model_server.script = ["stall"]  # a quarter of the file, then silence
     worker = dialog.download("Cnn6")
-    qtbot.waitUntil(lambda: bool(progress) and progress[-1] > 0, timeout=10000)
+    qtbot.waitUntil(lambda: bool(progress) and progress[-1] > 0, timeout=30000)
     assert dialog.cancel_button.isEnabled() and not dialog.download_button.isEnabled()
     dialog.cancel()
     model_server.release.set()
-    qtbot.waitUntil(lambda: dialog.worker is None, timeout=20000)
+    qtbot.waitUntil(lambda: dialog.worker is None, timeout=60000)
     assert worker.is_cancelled
     assert "cancelled" in dialog.info.text()
     assert not dialog.rows()[0]["installed"]
@@ -132,7 +132,7 @@ def test_model_manager_download_progress_cancel_resume(make_main_window, qtbot,
     model_server.release.clear()
     dialog.select_name("Cnn6")
     dialog.download_selected()
-    qtbot.waitUntil(lambda: dialog.worker is None, timeout=20000)
+    qtbot.waitUntil(lambda: dialog.worker is None, timeout=60000)
     assert dialog.info.text() == "Installed Cnn6."
     assert dialog.rows()[0]["installed"]
     # the second request resumed where the cancelled one stopped

@@ -29,7 +29,7 @@ def _open_demo(window, qtbot, demo_path):
     doc = window.document
     assert doc.recording is not None and doc.recording.name == "demo.flac"
     assert doc.duration == pytest.approx(20.0)
-    qtbot.waitUntil(lambda: window.waveform.envelope_complete, timeout=10000)
+    qtbot.waitUntil(lambda: window.waveform.envelope_complete, timeout=30000)
     return doc
 
 
@@ -230,7 +230,7 @@ def test_play_moves_cursor_and_space_toggles(make_main_window, qtbot, demo_path)
     _key(window, Qt.Key.Key_Space)
     assert states[0] == "playing"
     # the null sink is not paced: the span plays out quickly, the cursor reaches its end
-    qtbot.waitUntil(lambda: player.state == "stopped", timeout=10000)
+    qtbot.waitUntil(lambda: player.state == "stopped", timeout=30000)
     assert player.device_ok is True
     assert doc.cursor == pytest.approx(4.0, abs=0.05)
 
@@ -246,7 +246,7 @@ def test_no_output_device_is_reported_and_cursor_still_moves(make_main_window, q
     player.play(0.0, 0.3)
     assert player.device_ok is False
     assert messages and "No audio output" in messages[0]
-    qtbot.waitUntil(lambda: player.state == "stopped", timeout=5000)
+    qtbot.waitUntil(lambda: player.state == "stopped", timeout=60000)
     assert doc.cursor == pytest.approx(0.3, abs=0.05)
 
 
@@ -295,5 +295,5 @@ def test_loop_and_play_selected_event(make_main_window, qtbot, demo_path):
     window.loop_action.setChecked(False)
     event_id = doc.add_event(6.0, 6.8, "Bark")
     _key(window, Qt.Key.Key_Space, Qt.KeyboardModifier.ShiftModifier)
-    qtbot.waitUntil(lambda: player.state == "stopped", timeout=10000)
+    qtbot.waitUntil(lambda: player.state == "stopped", timeout=30000)
     assert doc.cursor == pytest.approx(doc.event(event_id)["offset"], abs=0.05)

@@ -146,7 +146,7 @@ def test_menu_opens_export_dialog(make_main_window, qtbot, demo_path, tmp_path):
     window, _doc = _window(make_main_window, qtbot, demo_path)
     window.activateWindow()
     window.setFocus()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=15000)
     dest = tmp_path / "menu.tsv"
     seen = []
 

@@ -114,7 +114,7 @@ def test_relabel_key_opens_the_picker_and_undo_restores(make_main_window, qtbot,
     doc.selection = {event_id}
     window.activateWindow()
     window.setFocus()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=15000)
     seen: list[str] = []
     _answer_picker(window, "Bark", seen)
     QTest.keyClick(window, Qt.Key.Key_L)
@@ -127,7 +127,7 @@ def test_relabel_key_opens_the_picker_and_undo_restores(make_main_window, qtbot,
     # Shift+Enter: add an event over the time selection with a picked label
     doc.time_selection = (5.0, 6.5)
     window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=15000)
     _answer_picker(window, "Knock", [])
     QTest.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
     QApplication.processEvents()

@@ -74,7 +74,7 @@ def test_record_tag_stop_adds_the_recording_and_its_tags_in_one_undo_step(
     qtbot.waitUntil(lambda: rec.open_tags == {})
     panel.toggle_pause()  # nothing more is written while the FIFO closes
     fifo.close()
-    with qtbot.waitSignal(panel.finished, timeout=10000) as blocker:
+    with qtbot.waitSignal(panel.finished, timeout=30000) as blocker:
         window.record_action.trigger()
     result = blocker.args[0]
     assert result.error is None and not panel.stream_abandoned
@@ -126,7 +126,7 @@ def test_a_missing_device_is_reported_in_the_window(qtbot, make_main_window, tmp
     window.record_action.trigger()
     assert panel.is_recording
     qtbot.waitUntil(lambda: panel.recorder.frames >= 4 * BLOCK)
-    with qtbot.waitSignal(panel.finished, timeout=10000) as blocker:
+    with qtbot.waitSignal(panel.finished, timeout=30000) as blocker:
         window.record_action.trigger()
     assert blocker.args[0].frames >= 4 * BLOCK
     assert window.document.recording.path == blocker.args[0].path
@@ -141,7 +141,7 @@ def test_a_device_that_stops_delivering_keeps_what_was_recorded(qtbot, make_main
     panel.rate_box.setCurrentIndex(panel.rate_box.findData(RATE))
     window.record_action.trigger()
     fifo.feed(8)
-    with qtbot.waitSignal(panel.finished, timeout=10000) as blocker:
+    with qtbot.waitSignal(panel.finished, timeout=30000) as blocker:
         pass
     fifo.close()
     result = blocker.args[0]
@@ -208,6 +208,6 @@ def test_live_detection_uses_the_windows_model_on_the_fast_path(
     assert detector.precision == fast_mode(predictor.device, True, predictor.model) != "fp32"
     panel.toggle_pause()
     fifo.close()
-    with qtbot.waitSignal(panel.finished, timeout=10000):
+    with qtbot.waitSignal(panel.finished, timeout=30000):
         window.record_action.trigger()
     assert panel.detector is None and not detector.detector.running

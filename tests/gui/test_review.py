@@ -34,7 +34,7 @@ def _window_with_proposals(make_main_window, qtbot, demo_path):
     doc.store.add_events(ev.make_events(rows), doc.recording.id)
     window.activateWindow()
     window.setFocus()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=15000)
     return window, doc
 
 

@@ -99,7 +99,7 @@ def test_real_fine_tune_from_the_dialog(make_main_window, qtbot, project):
     doc.set_recording(doc.recordings[0].id)
     panel = window.training_panel
     window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=15000)
     _drive_dialog(window, "gui-tiny", epochs=2)
     QTest.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier
                    | Qt.KeyboardModifier.ShiftModifier)
@@ -109,7 +109,7 @@ def test_real_fine_tune_from_the_dialog(make_main_window, qtbot, project):
     assert doc.view_range[1] - doc.view_range[0] == pytest.approx(3.0)
     with qtbot.waitSignal(panel.finished, timeout=120_000):
         pass
-    qtbot.waitUntil(lambda: not panel.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not panel.running, timeout=30_000)
     assert panel.error is None, panel.error
     kinds = [e["event"] for e in panel.events]
     assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("epoch") == 2
@@ -147,7 +147,7 @@ def test_cancel_keeps_the_checkpoint(make_main_window, qtbot, project):
     panel.cancel()
     with qtbot.waitSignal(panel.finished, timeout=60_000):
         pass
-    qtbot.waitUntil(lambda: not panel.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not panel.running, timeout=30_000)
     assert panel.result["status"] == "cancelled"
     state = panel.result["result"]["state"]
     assert state and __import__("pathlib").Path(state).is_file()
