@@ -1,8 +1,9 @@
 """The document model every widget binds to: plain Python with event emitters, no Qt.
 
-One :class:`Document` holds the open project (a :class:`~panns_core.store.ProjectStore`),
-the current recording and its annotations, the selection, playhead cursor, visible time
-range, the detection scores of the current recording and the post-processing params.
+One :class:`Document` holds the open project (a
+:class:`~panns_core.annotations.store.ProjectStore`), the current recording and its
+annotations, the selection, playhead cursor, visible time range, the detection scores of
+the current recording and the post-processing params.
 Widgets change it through its methods and properties; it tells every listener through
 ``doc.events.<name>`` (see :data:`EMITTERS`), each emitter firing only on real changes.
 
@@ -211,7 +212,7 @@ class Document:
     def params(self):
         """Post-processing params; changing them re-derives events from cached scores."""
         if self._params is None:
-            from panns_core.postprocess import PostprocessParams
+            from panns_core.detection.postprocess import PostprocessParams
 
             self._params = PostprocessParams(threshold=0.3, off_threshold=0.15, top_k=10)
         return self._params
@@ -300,7 +301,7 @@ class Document:
             try:
                 path = self.store.cached_scores(rec_id, self._model_key())
                 if path is not None:
-                    from panns_core.scores import Scores
+                    from panns_core.detection.scores import Scores
 
                     scores = Scores.load(path)
                     self._scores_by_recording[rec_id] = scores
@@ -312,14 +313,14 @@ class Document:
         """Events the current scores and params give (not yet in the store)."""
         if self._scores is None or self._recording is None:
             return ev.empty_events()
-        from panns_core.postprocess import scores_to_events
+        from panns_core.detection.postprocess import scores_to_events
 
         return scores_to_events(self._scores, self.params, recording=str(self._recording.path))
 
     # ------------------------------------------------------------------ project
     def open_project(self, path: str | Path) -> None:
         """Open (or create) a project file; the current recording is closed."""
-        from panns_core.store import ProjectStore
+        from panns_core.annotations.store import ProjectStore
 
         store = ProjectStore(path)
         self.close_project()
@@ -475,7 +476,7 @@ class Document:
     def add_event(self, onset: float, offset: float, label: str | None = None, *,
                   select: bool = True) -> int:
         """A human-added event; returns its id (and selects it)."""
-        from panns_core.store import AddEvents
+        from panns_core.annotations.store import AddEvents
 
         onset, offset = sorted((float(onset), float(offset)))
         onset = max(0.0, onset)
@@ -497,7 +498,7 @@ class Document:
 
     def move_events(self, ids: Iterable[int] | None, delta: float) -> None:
         """Shift events by ``delta`` seconds (clamped to the recording)."""
-        from panns_core.store import UpdateEvents
+        from panns_core.annotations.store import UpdateEvents
 
         ids = self._ids(ids)
         if not ids or delta == 0:
@@ -517,7 +518,7 @@ class Document:
         self.apply(UpdateEvents.each(changes), f"Move {len(ids)} event(s)")
 
     def resize_event(self, event_id: int, onset: float, offset: float) -> None:
-        from panns_core.store import resize
+        from panns_core.annotations.store import resize
 
         onset, offset = sorted((float(onset), float(offset)))
         onset = max(0.0, onset)
@@ -528,7 +529,7 @@ class Document:
                    "Resize event")
 
     def relabel(self, ids: Iterable[int] | None, label: str) -> None:
-        from panns_core.store import UpdateEvents
+        from panns_core.annotations.store import UpdateEvents
 
         ids = self._ids(ids)
         if not ids or not label:
@@ -538,7 +539,7 @@ class Document:
         self.default_label = label
 
     def delete_events(self, ids: Iterable[int] | None = None) -> None:
-        from panns_core.store import DeleteEvents
+        from panns_core.annotations.store import DeleteEvents
 
         ids = self._ids(ids)
         if ids:
@@ -546,7 +547,7 @@ class Document:
 
     def accept(self, ids: Iterable[int] | None = None) -> None:
         """Confirm events: proposed/rejected ones become accepted (edited/added stay)."""
-        from panns_core.store import UpdateEvents
+        from panns_core.annotations.store import UpdateEvents
 
         ids = self._ids(ids)
         frame = self._annotations.set_index("id")
@@ -558,7 +559,7 @@ class Document:
             self.apply(UpdateEvents.each(changes), f"Accept {len(changes)} event(s)")
 
     def reject(self, ids: Iterable[int] | None = None) -> None:
-        from panns_core.store import set_status
+        from panns_core.annotations.store import set_status
 
         ids = self._ids(ids)
         frame = self._annotations.set_index("id")
@@ -567,7 +568,7 @@ class Document:
             self.apply(set_status(ids, ev.REJECTED), f"Reject {len(ids)} event(s)")
 
     def set_note(self, event_id: int, note: str) -> None:
-        from panns_core.store import UpdateEvents
+        from panns_core.annotations.store import UpdateEvents
 
         self.apply(UpdateEvents.set([event_id], note=note), "Edit note")
 
@@ -677,7 +678,7 @@ class History:
         self.limit = limit
 
     def push(self, text: str, undo_op, merge_key: str | None = None) -> None:
-        from panns_core.store import Batch
+        from panns_core.annotations.store import Batch
 
         if merge_key and self._undo and self._undo[-1][2] == merge_key and not self._redo:
             # undo of the merged step: undo the newest part, then the older ones

@@ -339,7 +339,7 @@ class MainWindow(QMainWindow):
             self.open_project(path)
 
     def open_demo(self) -> None:
-        from panns_core.resources import resource_path
+        from panns_core.data import resource_path
 
         self.open_files([resource_path("demo.flac")])
 

@@ -38,7 +38,7 @@ class _Feeder(threading.Thread):
         self.error: Exception | None = None
 
     def run(self) -> None:
-        from panns_core.envelope import read_samples
+        from panns_core.display.envelope import read_samples
 
         try:
             while not self.halt.is_set():

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from panns_core.display.mel import LiveLogMel
 from panns_core.errors import PannsError
 from panns_core.recording import (
     HotkeyTagger,
@@ -38,7 +39,6 @@ from panns_core.recording import (
     supported_rates,
 )
 from panns_core.recording.levels import SILENCE_DB
-from panns_core.recording.livemel import LiveLogMel
 from panns_core.recording.writer import next_recording_path
 
 DetectorFactory = Callable[[Recorder], Any]  # -> object with start/stop/results()/error

@@ -1,8 +1,8 @@
-"""Detection speed, memory and agreement: panns_core.inference against the reference way.
+"""Detection speed, memory and agreement: panns_core.detection.inference against the reference way.
 
 The reference way is what panns_inference does: read the whole file, one forward pass of
 Cnn14_DecisionLevelMax over the whole waveform, framewise output. Ours is
-:func:`panns_core.inference.detect` (streamed, segment-aligned overlapping chunks), in
+:func:`panns_core.detection.inference.detect` (streamed, segment-aligned overlapping chunks), in
 exact fp32 and with ``fast=True``. Same weights (deterministic, from the reference
 fixtures: no pretrained file can be downloaded here), same CPU, same thread count.
 
@@ -68,7 +68,7 @@ def write_recording(path: Path, minutes: float, seed: int = 0) -> Path:
 def write_checkpoint(path: Path) -> Path:
     import importlib.util
 
-    from panns_core.checkpoints import save_checkpoint
+    from panns_core.hub.checkpoints import save_checkpoint
     from panns_core.labels import audioset_labels
     from panns_core.models import architecture_spec, build_model
 
@@ -89,7 +89,7 @@ def write_checkpoint(path: Path) -> Path:
 def run_case(mode: str, wav: Path, ckpt: Path, threads: int, result: Path) -> None:
     import torch
 
-    from panns_core.checkpoints import load_checkpoint
+    from panns_core.hub.checkpoints import load_checkpoint
 
     torch.set_num_threads(threads)
     checkpoint = load_checkpoint(ckpt)
@@ -108,11 +108,13 @@ def run_case(mode: str, wav: Path, ckpt: Path, threads: int, result: Path) -> No
         duration, precision = len(x) / RATE, "fp32"
         del out, x
     else:
-        from panns_core.inference import detect
+        from panns_core.detection.inference import detect
 
         forced = mode if mode in ("bf16", "int8") else None
-        scores = detect(wav, model, fast=(mode == "fast"), precision=forced, audio_hash="-",
-                        model_id=ARCH)  # fmt: skip
+        from panns_core.hub.detector import Detector
+
+        scores = detect(wav, Detector.from_module(model), fast=(mode == "fast"),
+                        precision=forced, audio_hash="-")  # fmt: skip
         probs, duration, precision = scores.probabilities, scores.duration, scores.precision
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -126,9 +128,9 @@ def run_case(mode: str, wav: Path, ckpt: Path, threads: int, result: Path) -> No
 
 # -- comparison ----------------------------------------------------------------------------
 def events_of(probs: np.ndarray, duration: float, threshold: float):
+    from panns_core.detection.postprocess import PostprocessParams, find_events
+    from panns_core.detection.scores import Scores
     from panns_core.labels import audioset_labels
-    from panns_core.postprocess import PostprocessParams, find_events
-    from panns_core.scores import Scores
 
     scores = Scores(probs, 0.32, audioset_labels().names, duration=duration)
     return find_events(scores, PostprocessParams(threshold=threshold))

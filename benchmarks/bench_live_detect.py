@@ -45,13 +45,14 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "reference"))
     from deterministic_weights import deterministic_state_dict
 
+    from panns_core.hub.detector import Detector
     from panns_core.models import build_model
     from panns_core.recording import Recorder
     from panns_core.recording.live import LiveDetector, SegmentPredictor
 
     model = build_model(args.arch)
     model.load_state_dict(deterministic_state_dict(model.state_dict()))
-    predictor = SegmentPredictor(model.eval(), fast=args.fast)
+    predictor = SegmentPredictor(Detector.from_module(model), fast=args.fast)
     rate, block = 32000, 1024
     predictor(np.zeros(round(args.window * rate), np.float32))  # warm-up
 

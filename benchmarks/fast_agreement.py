@@ -57,7 +57,7 @@ def cnn14_fitted(work: Path):
     sys.path.insert(0, str(HERE))
     from screenshot import fitted_checkpoint
 
-    from panns_core.checkpoints import load_checkpoint
+    from panns_core.hub.checkpoints import load_checkpoint
 
     path = work / "demo-fitted-cnn14-sed.pth"
     if not path.exists():
@@ -79,7 +79,7 @@ def cnn14_fitted(work: Path):
 def trained(work: Path, arch: str, epochs: int):
     """``arch`` trained from its seeded initialisation on a generated project."""
     from panns_core.errors import ModelNotFoundError
-    from panns_core.model_source import resolve_checkpoint
+    from panns_core.hub.resolve import resolve_checkpoint
     from panns_core.training.config import TrainConfig
     from panns_core.training.run import fine_tune
     from panns_core.training.synthetic import write_project
@@ -110,14 +110,15 @@ def measure(model, files: list[Path], labels: list[str] | None) -> dict:
     import torch
 
     from panns_core.audio import load_audio
-    from panns_core.inference import detect
-    from panns_core.quantized import int8_model
-    from panns_core.scores import Scores
+    from panns_core.detection.inference import detect
+    from panns_core.detection.quantized import int8_model
+    from panns_core.detection.scores import Scores
+    from panns_core.hub.detector import Detector
 
     sys.path.insert(0, str(HERE))
     from bench_detect import event_match
 
-    from panns_core.postprocess import PostprocessParams, find_events
+    from panns_core.detection.postprocess import PostprocessParams, find_events
 
     t0 = time.perf_counter()
     int8_model(model)  # one-off calibration, reported apart
@@ -135,7 +136,8 @@ def measure(model, files: list[Path], labels: list[str] | None) -> dict:
         runs = {}
         for mode in ("fp32", "int8"):
             t0 = time.perf_counter()
-            runs[mode] = detect(x, model, precision=mode, labels=labels, audio_hash="-")
+            runs[mode] = detect(x, Detector.from_module(model, labels), precision=mode,
+                                audio_hash="-")
             walls[mode] += time.perf_counter() - t0
         a, b = runs["fp32"].probabilities, runs["int8"].probabilities
         diffs.append(np.abs(a - b))

@@ -7,7 +7,7 @@ Opens the demo recording in a fresh project (a temporary PANNS_ANNOTATOR_HOME un
 installed (this machine cannot download the released weights), it builds one the way a
 user would after correcting the demo: a Cnn14_DecisionLevelMax with seeded, untrained
 convolutions whose output layer is fitted to the demo's known events
-(``resources/make_demo.py``). A few proposals are then accepted, edited and rejected
+(``panns_core/data/make_demo.py``). A few proposals are then accepted, edited and rejected
 and one event is added by hand, so every provenance style is visible.
 """
 
@@ -32,7 +32,7 @@ def fitted_checkpoint(folder: Path, demo: Path, demo_events) -> Path:
     import torch
 
     from panns_core.audio import load_audio
-    from panns_core.checkpoints import save_checkpoint
+    from panns_core.hub.checkpoints import save_checkpoint
     from panns_core.labels import audioset_labels
     from panns_core.models import FEATURES_32K, build_model
 
@@ -98,10 +98,10 @@ def main(argv=None) -> int:
     apply_style(app)
     from app.main_window import MainWindow
     from panns_core import events as ev
-    from panns_core.registry import get_registry
-    from panns_core.resources import resource_path
+    from panns_core.data import resource_path
+    from panns_core.hub.installed import get_registry
 
-    sys.path.insert(0, str(ROOT / "resources"))
+    sys.path.insert(0, str(ROOT / "panns_core" / "data"))
     from make_demo import DEMO_EVENTS
 
     width, height = (int(v) for v in args.size.split("x"))
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
         print("detection did not finish", file=sys.stderr)
         return 1
     # a user's first corrections: every provenance style is visible
-    from panns_core.store import UpdateEvents
+    from panns_core.annotations.store import UpdateEvents
 
     frame = doc.annotations.sort_values("onset")
     ids = frame["id"].astype(int).tolist()

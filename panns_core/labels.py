@@ -6,8 +6,8 @@ import csv
 from dataclasses import dataclass
 from functools import cache
 
+from .data import resource_path
 from .errors import PannsError
-from .resources import resource_path
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class AudioSetLabels:
 
 @cache
 def audioset_labels() -> AudioSetLabels:
-    """The 527 AudioSet classes shipped in ``resources/class_labels_indices.csv``."""
+    """The 527 AudioSet classes shipped in ``panns_core/data/class_labels_indices.csv``."""
     with open(resource_path("class_labels_indices.csv"), newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     classes = [AudioSetClass(int(r["index"]), r["mid"], r["display_name"]) for r in rows]

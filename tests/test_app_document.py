@@ -12,7 +12,7 @@ import pytest
 from app.document import Document
 from app.evented import EmitterGroup
 from panns_core import events as ev
-from panns_core.resources import resource_path
+from panns_core.data import resource_path
 
 
 @pytest.fixture
@@ -134,7 +134,7 @@ def test_model_edits_mark_provenance(doc):
 
 
 def test_live_rederivation_folds_into_one_undo_step(doc):
-    from panns_core.scores import Scores
+    from panns_core.detection.scores import Scores
 
     probs = pd.DataFrame({"Dog": [0.1, 0.6, 0.8, 0.4, 0.1, 0.9, 0.2] * 9}).to_numpy("float32")
     scores = Scores(probs, 0.32, ["Dog"], model_id="m", duration=20.0)

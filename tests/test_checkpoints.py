@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from panns_core.checkpoints import (
+from panns_core.errors import CheckpointError
+from panns_core.hub.checkpoints import (
     architecture_candidates,
     detect_architecture,
     load_checkpoint,
     save_checkpoint,
 )
-from panns_core.errors import CheckpointError
+from panns_core.hub.detector import Detector
 from panns_core.labels import audioset_labels
 from panns_core.models import FEATURES_16K, build_model, list_architectures
 
@@ -89,9 +90,12 @@ def test_every_layout_loads_and_gives_the_same_model(cnn6, probe, tmp_path, layo
     assert loaded.path == path
     assert set(loaded.state_dict) == set(sd)
     assert loaded.labels == audioset_labels().names
-    model = loaded.build_model()
+    detector = Detector.from_checkpoint(loaded)
+    model = detector.module
     assert not model.training
-    assert model.labels == audioset_labels().names
+    assert detector.labels == tuple(audioset_labels().names)
+    assert not hasattr(model, "labels")  # nothing is patched onto the module
+    assert detector.model_id.startswith("weights@") and len(detector.model_id) == 20
     torch.testing.assert_close(_outputs(model, probe), _outputs(cnn6, probe), rtol=0, atol=0)
 
 

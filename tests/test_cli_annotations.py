@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from panns_core.annotations.formats import read_annotations
+from panns_core.annotations.store import ProjectStore
 from panns_core.cli import main
 from panns_core.events import ADDED
-from panns_core.formats import read_annotations
-from panns_core.store import ProjectStore
 
 INTEROP = Path(__file__).parent / "fixtures" / "interop"
 RAVEN = INTEROP / "raven" / "Recording_1_Segment_05.Table.1.selections.txt"

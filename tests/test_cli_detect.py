@@ -17,7 +17,7 @@ from panns_core.events import EVENT_COLUMNS
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A checkpoint file of the tiny SED architecture with deterministic weights."""
-    from panns_core.checkpoints import save_checkpoint
+    from panns_core.hub.checkpoints import save_checkpoint
     from panns_core.models import FEATURES_32K
 
     torch.set_num_threads(2)
@@ -40,18 +40,18 @@ def recordings(tmp_path):
 
 def _threshold_for(checkpoint, path) -> float:
     """A threshold that yields some but not all segments for this model and file."""
-    from panns_core.checkpoints import load_checkpoint
-    from panns_core.inference import detect
+    from panns_core.detection.inference import detect
+    from panns_core.hub.resolve import load_detector
 
-    scores = detect(path, load_checkpoint(checkpoint))
+    scores = detect(path, load_detector(checkpoint))
     return float(np.quantile(scores.probabilities, 0.9))
 
 
 def test_detect_folder_to_dcase_matches_library(checkpoint, recordings, tmp_path, capsys):
-    from panns_core.checkpoints import load_checkpoint
-    from panns_core.formats import read_annotations
-    from panns_core.inference import detect
-    from panns_core.postprocess import PostprocessParams, find_events
+    from panns_core.annotations.formats import read_annotations
+    from panns_core.detection.inference import detect
+    from panns_core.detection.postprocess import PostprocessParams, find_events
+    from panns_core.hub.resolve import load_detector
 
     threshold = _threshold_for(checkpoint, recordings / "a.wav")
     out = tmp_path / "events.tsv"
@@ -64,7 +64,7 @@ def test_detect_folder_to_dcase_matches_library(checkpoint, recordings, tmp_path
     assert set(got["recording"]) <= {"a.wav", "sub/b.flac"} and len(got) > 0
     # the same events the library gives for the same file and settings
     params = PostprocessParams(threshold=threshold, min_duration=0.3)
-    expected = find_events(detect(recordings / "a.wav", load_checkpoint(checkpoint)), params)
+    expected = find_events(detect(recordings / "a.wav", load_detector(checkpoint)), params)
     mine = got[got["recording"] == "a.wav"].sort_values(["onset", "label"])
     assert list(mine["label"]) == list(expected["label"])
     np.testing.assert_allclose(mine["onset"], expected["onset"], atol=1e-3)
@@ -115,7 +115,7 @@ def test_failures_are_reported_and_others_done(checkpoint, recordings, tmp_path,
     assert code == 1
     assert "2 file(s) failed" in err and "broken.wav" in err and "nowhere.wav" in err
     assert "Traceback" not in err
-    from panns_core.formats import read_annotations
+    from panns_core.annotations.formats import read_annotations
 
     assert set(read_annotations(out, "dcase")["recording"]) == {"a.wav", "sub/b.flac"}
 

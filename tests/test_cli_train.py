@@ -62,7 +62,7 @@ def test_json_progress_cancel_and_resume(project, capsys):
 
 
 def test_errors_are_reported_as_json(tmp_path, capsys):
-    from panns_core.store import ProjectStore
+    from panns_core.annotations.store import ProjectStore
 
     empty = tmp_path / "empty.panns"
     ProjectStore(empty).close()
@@ -75,8 +75,8 @@ def test_errors_are_reported_as_json(tmp_path, capsys):
 
 
 def test_int8_precision_is_for_head_only_runs(tmp_path, capsys) -> None:
+    from panns_core.annotations.store import ProjectStore
     from panns_core.cli import main
-    from panns_core.store import ProjectStore
 
     project = tmp_path / "p.panns"
     ProjectStore(project).close()

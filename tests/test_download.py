@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from model_server import ModelServer, make_checkpoint_bytes
 
-from panns_core.catalogue import Catalogue, load_catalogue
-from panns_core.download import DownloadProgress, download_file, part_path
 from panns_core.errors import Cancelled, DownloadError, ModelNotFoundError
+from panns_core.hub.catalogue import Catalogue, load_catalogue
+from panns_core.hub.download import DownloadProgress, download_file, part_path
 
 FILE = "Cnn6_mAP=0.343.pth"
 FAST = {"timeout": (2.0, 0.3), "backoff": 0.01, "retries": 3}

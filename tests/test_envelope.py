@@ -10,7 +10,7 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from panns_core.envelope import (
+from panns_core.display.envelope import (
     EnvelopePyramid,
     cache_path,
     compute_envelope,

@@ -1,4 +1,4 @@
-"""Project export/import planning (panns_core.exchange): round trips per format,
+"""Project export/import planning (panns_core.annotations.exchange): round trips per format,
 status filter, one file vs a folder, recording matching and per-file errors."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import pytest
 import soundfile as sf
 
 from panns_core import events as ev
+from panns_core.annotations.exchange import import_operation, plan_export, plan_import, write_export
+from panns_core.annotations.formats import FORMATS
+from panns_core.annotations.store import ProjectStore
 from panns_core.errors import FormatError
-from panns_core.exchange import import_operation, plan_export, plan_import, write_export
-from panns_core.formats import FORMATS
-from panns_core.store import ProjectStore
 
 KEYS = ["recording_id", "onset", "offset", "label"]
 

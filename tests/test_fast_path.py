@@ -22,10 +22,10 @@ def test_int8_events_match_fp32_on_a_trained_model(tmp_path) -> None:
     import torch
     from bench_detect import event_match
 
-    from panns_core.inference import detect
-    from panns_core.model_source import resolve_checkpoint
-    from panns_core.postprocess import PostprocessParams, find_events
-    from panns_core.quantized import cpu_has_native_bf16
+    from panns_core.detection.inference import detect
+    from panns_core.detection.postprocess import PostprocessParams, find_events
+    from panns_core.detection.quantized import cpu_has_native_bf16
+    from panns_core.hub.resolve import load_detector
     from panns_core.training.config import TrainConfig
     from panns_core.training.run import fine_tune
     from panns_core.training.synthetic import make_synthetic_dataset, write_project
@@ -41,7 +41,7 @@ def test_int8_events_match_fp32_on_a_trained_model(tmp_path) -> None:
                         name="fast-path")  # fmt: skip
     # 12 epochs (to stay under a minute): validation event F1 about 0.75
     assert outcome.result.metrics_after["event_f1"] > 0.6  # a model that really detects
-    model = resolve_checkpoint("fast-path").build_model()
+    model = load_detector("fast-path")
 
     scenes = make_synthetic_dataset(tmp_path / "eval", n_recordings=2, duration=45.0, seed=77,
                                     events_per_recording=18, prefix="eval")  # fmt: skip

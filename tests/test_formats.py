@@ -13,9 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from panns_core.errors import FormatError
-from panns_core.events import ADDED, HUMAN, PROPOSED, STATUSES, make_events
-from panns_core.formats import (
+from panns_core.annotations.formats import (
     FORMATS,
     detect_format,
     dumps_annotations,
@@ -28,7 +26,9 @@ from panns_core.formats import (
     write_durations,
     write_weak_labels,
 )
-from panns_core.formats.sonic_visualiser import split_quoted
+from panns_core.annotations.formats.sonic_visualiser import split_quoted
+from panns_core.errors import FormatError
+from panns_core.events import ADDED, HUMAN, PROPOSED, STATUSES, make_events
 
 INTEROP = Path(__file__).parent / "fixtures" / "interop"
 AUDACITY_FILES = sorted((INTEROP / "audacity").glob("*.txt")) + sorted(
@@ -36,7 +36,7 @@ AUDACITY_FILES = sorted((INTEROP / "audacity").glob("*.txt")) + sorted(
 )
 RAVEN_FILES = sorted((INTEROP / "raven").glob("*.txt"))
 
-# Which columns each format holds (see panns_core.formats).
+# Which columns each format holds (see panns_core.annotations.formats).
 HOLDS = {
     "dcase": ("recording", "onset", "offset", "label"),
     "audacity": ("onset", "offset", "label", "low_freq", "high_freq"),

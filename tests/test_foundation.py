@@ -12,8 +12,8 @@ import pytest
 
 from panns_core import __version__
 from panns_core.cli import main
+from panns_core.data import resource_path
 from panns_core.labels import audioset_labels
-from panns_core.resources import resource_path
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS_SHA256 = "cdd1049833c4b86127c2773ac0d14a2754b6a6d0d1798002ed5c66e699708429"
@@ -77,7 +77,7 @@ panns_core.cli.build_parser()
 assert "torch" not in sys.modules, "building the CLI parser must not import torch"
 import panns_core
 for info in pkgutil.walk_packages(panns_core.__path__, "panns_core."):
-    if info.name.startswith("panns_core._resources") or info.name.endswith("__main__"):
+    if info.name.endswith("__main__"):
         continue
     importlib.import_module(info.name)
 print("ok")
@@ -95,7 +95,7 @@ def test_core_never_imports_qt_and_cli_is_light() -> None:
 
 @pytest.mark.slow
 def test_wheel_ships_resources(tmp_path: Path) -> None:
-    """A non-editable install must find resources/: the wheel carries them."""
+    """A non-editable install must find panns_core/data/: the wheel carries them."""
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
          "-w", str(tmp_path), str(ROOT)],
@@ -104,10 +104,10 @@ def test_wheel_ships_resources(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     (wheel,) = tmp_path.glob("panns_annotator-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "panns_core/_resources/class_labels_indices.csv" in names
-    assert "panns_core/_resources/checkpoints.json" in names
-    assert "panns_core/_resources/demo.flac" in names
-    assert "panns_core/_resources/icons/panns-annotator.svg" in names
+    assert "panns_core/data/class_labels_indices.csv" in names
+    assert "panns_core/data/checkpoints.json" in names
+    assert "panns_core/data/demo.flac" in names
+    assert "panns_core/data/icons/panns-annotator.svg" in names
     assert "app/__init__.py" in names or not (ROOT / "app" / "__init__.py").exists()
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 import tracemalloc
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,17 +20,18 @@ from detect_helpers import (
     write_scene,
 )
 
-from panns_core.device import choose_device, precision_name, set_threads
+from panns_core.detection.device import choose_device, precision_name, set_threads
+from panns_core.detection.inference import ChunkPlan, detect, detect_single_pass, iter_detect
+from panns_core.detection.scores import ScoreCache
 from panns_core.errors import AudioError, Cancelled, CheckpointError, DeviceError
-from panns_core.inference import ChunkPlan, detect, detect_single_pass, iter_detect
-from panns_core.scores import ScoreCache
+from panns_core.hub.detector import Detector
 
 
 @pytest.fixture(scope="module")
 def tiny():
     torch.set_num_threads(2)
     with tiny_sed() as arch:
-        yield deterministic_model(arch, len(TINY_LABELS))
+        yield Detector.from_module(deterministic_model(arch, len(TINY_LABELS)), TINY_LABELS)
 
 
 # lengths that are not a multiple of anything, plus exact window/segment edges
@@ -39,16 +41,16 @@ LENGTHS = [0.05, 0.3, 7.3, 10.24, 15.37, 41.0001, 60.0]
 @pytest.mark.parametrize("seconds", LENGTHS)
 def test_chunked_equals_single_pass(tiny, seconds) -> None:
     x = scene(seconds, seed=int(seconds * 100))
-    reference = single_pass_framewise(tiny, x)
+    reference = single_pass_framewise(tiny.module, x)
     # short windows (5.12 s kept + 2 x 2.56 s context) so most lengths take many chunks
-    scores = detect(x, tiny, body_seconds=5.12, batch_size=3, labels=TINY_LABELS)
+    scores = detect(x, tiny, body_seconds=5.12, batch_size=3)
     assert scores.duration == pytest.approx(len(x) / 32000)
     assert scores.segment_seconds == pytest.approx(0.32)
     framewise = scores.framewise(0.01)
     assert framewise.shape == reference.shape
     assert np.abs(framewise - reference).max() <= 1e-5  # the issue asks for <= 1e-3
     # the scores are the model's segments, not the expanded frames
-    single = detect_single_pass(x, tiny, labels=TINY_LABELS)
+    single = detect_single_pass(x, tiny)
     assert scores.n_segments == single.n_segments
     np.testing.assert_allclose(scores.probabilities, single.probabilities, atol=1e-5)
 
@@ -74,8 +76,8 @@ def test_file_source_is_streamed_and_matches_array(tiny, tmp_path) -> None:
     from panns_core.audio import load_audio
 
     x, _ = load_audio(path)
-    from_file = detect(path, tiny, body_seconds=5.12, labels=TINY_LABELS)
-    from_array = detect(x, tiny, body_seconds=5.12, labels=TINY_LABELS)
+    from_file = detect(path, tiny, body_seconds=5.12)
+    from_array = detect(x, tiny, body_seconds=5.12)
     np.testing.assert_array_equal(from_file.probabilities, from_array.probabilities)
     assert from_file.duration == from_array.duration
     from panns_core.audio import file_sha256
@@ -89,13 +91,13 @@ def test_other_sample_rate_is_resampled(tiny, tmp_path) -> None:
 
     x, rate = load_audio(path, sample_rate=32000)
     assert rate == 32000
-    reference = single_pass_framewise(tiny, x)
-    scores = detect(path, tiny, body_seconds=5.12, labels=TINY_LABELS)
+    reference = single_pass_framewise(tiny.module, x)
+    scores = detect(path, tiny, body_seconds=5.12)
     assert np.abs(scores.framewise(0.01) - reference).max() <= 1e-3
     # an in-memory array at its own rate is resampled the same way
     raw, raw_rate = load_audio(path)
     assert raw_rate == 44100
-    from_array = detect(raw, tiny, sample_rate=44100, body_seconds=5.12, labels=TINY_LABELS)
+    from_array = detect(raw, tiny, sample_rate=44100, body_seconds=5.12)
     assert np.abs(from_array.probabilities - scores.probabilities).max() <= 1e-3
 
 
@@ -117,8 +119,7 @@ def test_long_file_never_held_whole(tiny, tmp_path) -> None:
             path,
             tiny,
             body_seconds=20.48,
-            labels=TINY_LABELS,
-            progress=lambda f, _c: fractions.append(f),
+                        progress=lambda f, _c: fractions.append(f),
         )
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -131,7 +132,7 @@ def test_long_file_never_held_whole(tiny, tmp_path) -> None:
 def test_progress_reports_every_chunk(tiny) -> None:
     seen = []
     scores = detect(
-        scene(30.0), tiny, body_seconds=5.12, labels=TINY_LABELS,
+        scene(30.0), tiny, body_seconds=5.12,
         progress=lambda fraction, chunk: seen.append((fraction, chunk)),
     )  # fmt: skip
     fractions = [f for f, _ in seen]
@@ -150,7 +151,7 @@ def test_cancel_stops_detection(tiny) -> None:
         cancel.set()
 
     with pytest.raises(Cancelled):
-        detect(scene(40.0), tiny, body_seconds=5.12, labels=TINY_LABELS,
+        detect(scene(40.0), tiny, body_seconds=5.12,
                progress=progress, cancel=cancel)  # fmt: skip
     assert len(calls) == 1
     gen = iter_detect(scene(40.0), tiny, body_seconds=5.12)
@@ -161,45 +162,45 @@ def test_cancel_stops_detection(tiny) -> None:
 
 def test_cache_hit_skips_the_model(tiny, tmp_path, app_home) -> None:
     path = write_scene(tmp_path / "c.wav", 12.0)
-    first = detect(path, tiny, labels=TINY_LABELS, model_id="tiny@1", cache=True)
+    first = detect(path, replace(tiny, model_id="tiny@1"), cache=True)
     cancel = threading.Event()
     cancel.set()  # running the model now would raise Cancelled
-    again = detect(path, tiny, labels=TINY_LABELS, model_id="tiny@1", cache=True, cancel=cancel)
+    again = detect(path, replace(tiny, model_id="tiny@1"), cache=True, cancel=cancel)
     np.testing.assert_array_equal(again.probabilities, first.probabilities)
     assert ScoreCache().get(first.audio_hash, "tiny@1") is not None
     with pytest.raises(Cancelled):  # another model id is another cache entry
-        detect(path, tiny, labels=TINY_LABELS, model_id="tiny@2", cache=True, cancel=cancel)
+        detect(path, replace(tiny, model_id="tiny@2"), cache=True, cancel=cancel)
 
 
 def test_fast_path_is_close(tiny) -> None:
-    from panns_core.quantized import cpu_has_native_bf16
+    from panns_core.detection.quantized import cpu_has_native_bf16
 
     x = scene(12.0)
-    exact = detect(x, tiny, labels=TINY_LABELS)
-    fast = detect(x, tiny, labels=TINY_LABELS, fast=True)
+    exact = detect(x, tiny)
+    fast = detect(x, tiny, fast=True)
     assert exact.precision == "fp32"
     assert fast.precision == ("bf16" if cpu_has_native_bf16() else "int8")
     diff = np.abs(fast.probabilities - exact.probabilities)
     assert 0 < diff.max() < 0.1 and diff.mean() < 0.02
     # the model itself is left as it was: fp32 again gives the exact result
-    np.testing.assert_array_equal(detect(x, tiny, labels=TINY_LABELS).probabilities,
+    np.testing.assert_array_equal(detect(x, tiny).probabilities,
                                   exact.probabilities)  # fmt: skip
 
 
 def test_bad_inputs(tiny, tmp_path) -> None:
     with pytest.raises(AudioError, match="empty"):
-        detect(np.zeros(0, np.float32), tiny, labels=TINY_LABELS)
+        detect(np.zeros(0, np.float32), tiny)
     with pytest.raises(AudioError):
-        detect(tmp_path / "missing.wav", tiny, labels=TINY_LABELS)
+        detect(tmp_path / "missing.wav", tiny)
     (tmp_path / "junk.wav").write_bytes(b"not audio at all" * 100)
     with pytest.raises(AudioError):
-        detect(tmp_path / "junk.wav", tiny, labels=TINY_LABELS)
+        detect(tmp_path / "junk.wav", tiny)
     with pytest.raises(CheckpointError, match="labels"):
-        detect(scene(1.0), tiny, labels=["just one"])
+        Detector.from_module(tiny.module, ["just one"])
 
 
 def test_tagging_model_is_refused() -> None:
-    tagger = deterministic_model("Cnn6")
+    tagger = Detector.from_module(deterministic_model("Cnn6"))
     with pytest.raises(CheckpointError, match="tagging model"):
         detect(scene(1.0), tagger)
 
@@ -227,11 +228,12 @@ def test_device_choice_and_threads() -> None:
 def test_cnn14_chunked_matches_golden_reference() -> None:
     """Cnn14_DecisionLevelMax: chunked detection reproduces the reference implementation."""
     torch.set_num_threads(2)
-    model = deterministic_model("Cnn14_DecisionLevelMax")
+    module = deterministic_model("Cnn14_DecisionLevelMax")
+    model = Detector.from_module(module)
     golden = np.load(REFERENCE / "Cnn14_DecisionLevelMax__32k_10s.npz")
     scores = detect(golden["input"], model, body_seconds=2.56)  # 4 windows
     assert np.abs(scores.framewise(0.01) - golden["framewise_output"]).max() <= 1e-4
     # an odd length spanning several windows against our own single pass
     x = scene(13.37, seed=7)
     chunked = detect(x, model, body_seconds=5.12, batch_size=2)
-    assert np.abs(chunked.framewise(0.01) - single_pass_framewise(model, x)).max() <= 1e-3
+    assert np.abs(chunked.framewise(0.01) - single_pass_framewise(module, x)).max() <= 1e-3

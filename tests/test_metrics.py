@@ -1,4 +1,4 @@
-"""panns_core.metrics and ``panns-sed evaluate``: hand-computed cases, and agreement
+"""panns_core.evaluation.metrics and ``panns-sed evaluate``: hand-computed cases, and agreement
 with sed_scores_eval's own implementations on random score tables."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from panns_core import metrics
 from panns_core.cli import main
 from panns_core.errors import FormatError
+from panns_core.evaluation import metrics
 
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 

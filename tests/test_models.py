@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from panns_core.checkpoints import load_checkpoint
 from panns_core.errors import PannsError
+from panns_core.hub.checkpoints import load_checkpoint
 from panns_core.models import (
     FEATURES_16K,
     FEATURES_32K,

@@ -8,14 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import median_filter as scipy_median
 
-from panns_core.events import EVENT_COLUMNS, PROPOSED
-from panns_core.postprocess import (
+from panns_core.detection.postprocess import (
     PostprocessParams,
     find_events,
     median_filter,
     scores_to_events,
 )
-from panns_core.scores import Scores
+from panns_core.detection.scores import Scores
+from panns_core.events import EVENT_COLUMNS, PROPOSED
 
 SEG = 0.32
 LABELS = ["Speech", "Dog", "Bark", "Music"]

@@ -128,6 +128,7 @@ def test_a_device_that_goes_quiet_stops_the_recording_and_keeps_it(qtbot, tmp_pa
 def test_live_detection_toggle_draws_probabilities(qtbot, tmp_path, fifo):
     import torch
 
+    from panns_core.hub.detector import Detector
     from panns_core.models import build_model
     from panns_core.recording.live import LiveDetector, SegmentPredictor
 
@@ -137,8 +138,8 @@ def test_live_detection_toggle_draws_probabilities(qtbot, tmp_path, fifo):
     torch.manual_seed(0)
     model = build_model("Cnn6_DecisionLevelMax", classes_num=6)
     model.load_state_dict(deterministic_state_dict(model.state_dict()))
-    predictor = SegmentPredictor(model.eval())
     labels = ["Speech", "Dog", "Bird", "Car", "Rain", "Music"]
+    predictor = SegmentPredictor(Detector.from_module(model, labels))
     made = []
 
     def factory(recorder):

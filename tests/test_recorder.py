@@ -26,10 +26,10 @@ from capture_feed import FifoSource
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from panns_core.audio.ringbuffer import RingBuffer
 from panns_core.errors import AudioError, DeviceError
 from panns_core.recording import HotkeyTagger, Recorder, State, TagTracker
 from panns_core.recording.levels import LevelMeter, to_float
-from panns_core.ringbuffer import RingBuffer
 
 RATE = 16000
 BLOCK = 1024
@@ -388,9 +388,10 @@ def small_sed():
 def test_live_detection_scores_exactly_the_newest_recorded_audio(tmp_path, paced, small_sed,
                                                                   rate):
     from panns_core.audio import resample
+    from panns_core.hub.detector import Detector
     from panns_core.recording.live import LiveDetector, SegmentPredictor
 
-    predictor = SegmentPredictor(small_sed)
+    predictor = SegmentPredictor(Detector.from_module(small_sed))
     rec = Recorder(tmp_path / "live.wav", device="wavsrc", sample_rate=rate, ring_seconds=2.0)
     detector = LiveDetector(rec.ring, rate, predictor, window_seconds=0.96)
     seg = detector.segment_frames
@@ -438,7 +439,7 @@ def test_live_detection_scores_exactly_the_newest_recorded_audio(tmp_path, paced
 def test_live_log_mel_matches_librosa_filters_and_finds_a_tone():
     import librosa
 
-    from panns_core.recording.livemel import LiveLogMel, mel_filterbank
+    from panns_core.display.mel import LiveLogMel, mel_filterbank
 
     ours = mel_filterbank(32000, 1024, 64, 50, 14000)
     theirs = librosa.filters.mel(sr=32000, n_fft=1024, n_mels=64, fmin=50, fmax=14000)

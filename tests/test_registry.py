@@ -11,10 +11,10 @@ import pytest
 from model_server import ModelServer, catalogue_json, entry_for, make_checkpoint_bytes
 
 from panns_core.errors import CheckpointError, DownloadError, ModelNotFoundError, StoreError
+from panns_core.hub.installed import ModelRegistry, get_model, install_download, list_models
+from panns_core.hub.resolve import resolve_checkpoint, resolve_model_labels
 from panns_core.labels import audioset_labels
-from panns_core.model_source import resolve_checkpoint, resolve_model_labels
 from panns_core.paths import models_dir
-from panns_core.registry import ModelRegistry, get_model, install_download, list_models
 
 FILE = "Cnn6_mAP=0.343.pth"
 FAST = {"timeout": (2.0, 0.5), "backoff": 0.01, "retries": 2}
@@ -149,7 +149,7 @@ def test_registry_rejects_a_newer_schema(server):
         ModelRegistry().list_models()
 
 
-# -- import and registration (validated by panns_core.checkpoints.load_checkpoint) --------
+# -- import and registration (validated by panns_core.hub.checkpoints.load_checkpoint) --------
 
 
 def test_import_copies_a_valid_checkpoint_with_metadata(server, other_ckpt, tmp_path):

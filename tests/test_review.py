@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from panns_core import events as ev
-from panns_core.postprocess import PostprocessParams
-from panns_core.review import review_order, uncertainty
+from panns_core.detection.postprocess import PostprocessParams
+from panns_core.detection.review import review_order, uncertainty
 
 
 def _frame(rows):

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from panns_core.detection.scores import ScoreCache, Scores
 from panns_core.errors import FormatError
 from panns_core.labels import audioset_labels
-from panns_core.scores import ScoreCache, Scores
 
 
 def _random_scores(n: int, labels: list[str], duration: float | None = None, seed: int = 0):

@@ -16,9 +16,7 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from panns_core.errors import AudioError, StoreError
-from panns_core.events import ACCEPTED, EDITED, PROPOSED, REJECTED, STATUSES, make_events
-from panns_core.store import (
+from panns_core.annotations.store import (
     SCHEMA_VERSION,
     AddEvents,
     Batch,
@@ -31,7 +29,9 @@ from panns_core.store import (
     resize,
     set_status,
 )
-from panns_core.store.schema import APPLICATION_ID
+from panns_core.annotations.store.schema import APPLICATION_ID
+from panns_core.errors import AudioError, StoreError
+from panns_core.events import ACCEPTED, EDITED, PROPOSED, REJECTED, STATUSES, make_events
 
 
 def write_wav(path: Path, seconds: float = 0.5, rate: int = 8000, channels: int = 1,

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from panns_core.store import ProjectStore
+from panns_core.annotations.store import ProjectStore
 
 CHILD = textwrap.dedent(
     """
     import sys
-    from panns_core.store import AddEvents, DeleteEvents, ProjectStore, relabel
+    from panns_core.annotations.store import AddEvents, DeleteEvents, ProjectStore, relabel
 
     store = ProjectStore(sys.argv[1], create=False)
     rec = store.recordings()[0].id

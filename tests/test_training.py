@@ -200,7 +200,7 @@ def small_project(tmp_path_factory):
 
 
 def test_from_project_uses_vocabulary_and_paths(small_project):
-    from panns_core.store import ProjectStore
+    from panns_core.annotations.store import ProjectStore
     from panns_core.training.data import from_project
 
     data, project = small_project
@@ -217,8 +217,8 @@ def test_from_project_uses_vocabulary_and_paths(small_project):
 
 @pytest.mark.slow
 def test_head_only_run_end_to_end(small_project, tmp_path):
-    from panns_core.checkpoints import load_checkpoint
-    from panns_core.registry import list_models
+    from panns_core.hub.checkpoints import load_checkpoint
+    from panns_core.hub.installed import list_models
     from panns_core.training.progress import read_events
     from panns_core.training.run import fine_tune
 

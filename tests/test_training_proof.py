@@ -9,7 +9,7 @@ SpecAugment off: on 2-s clips with strong labels they slow such a short run down
 Three recordings are held out; events come from a 0.3 s median filter and a 0.5
 threshold. The result is checked twice: by the trainer's own
 validation, and independently by running the registered model through the normal
-detection path (panns_core.inference + postprocess) and scoring with sed_eval.
+detection path (panns_core.detection.inference + postprocess) and scoring with sed_eval.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from panns_core.training.synthetic import make_synthetic_dataset, write_project
 
 @pytest.mark.slow
 def test_fine_tuning_raises_event_f1_above_0_8(tmp_path):
-    from panns_core import metrics
-    from panns_core.inference import detect
-    from panns_core.model_source import resolve_checkpoint
-    from panns_core.postprocess import PostprocessParams, scores_to_events
+    from panns_core.detection.inference import detect
+    from panns_core.detection.postprocess import PostprocessParams, scores_to_events
+    from panns_core.evaluation import metrics
+    from panns_core.hub.resolve import load_detector
 
     data = make_synthetic_dataset(tmp_path / "audio", n_recordings=12, duration=10.0, seed=0)
     project = write_project(data, tmp_path / "synthetic.panns")
@@ -42,8 +42,7 @@ def test_fine_tuning_raises_event_f1_above_0_8(tmp_path):
     assert result.metrics_after["event_f1"] > 0.8, result.history
 
     # Independent check through the detection path, on the held-out recordings.
-    loaded = resolve_checkpoint("synthetic-proof")
-    model = loaded.build_model()
+    model = load_detector("synthetic-proof")
     held_out = result.data["val_recordings"]
     assert held_out and not set(held_out) & set(result.data["train_recordings"])
     estimated = []

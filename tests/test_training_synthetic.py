@@ -44,7 +44,7 @@ def test_events_are_louder_than_background(tmp_path):
 
 
 def test_dcase_and_duration_files(tmp_path):
-    from panns_core import metrics
+    from panns_core.evaluation import metrics
 
     data = make_synthetic_dataset(tmp_path, n_recordings=2, duration=5.0, seed=2)
     ref = metrics.read_events(data.write_dcase(tmp_path / "ref.tsv"))

@@ -1,7 +1,7 @@
-"""Export and import dialogs for the annotation formats (panns_core.formats), for the
+"""Export and import dialogs for the annotation formats (panns_core.annotations.formats), for the
 current recording or the whole project, with a live preview of what will happen.
 
-The work is :mod:`panns_core.exchange` (the same planning the CLI's needs); these
+The work is :mod:`panns_core.annotations.exchange` (the same planning the CLI's needs); these
 dialogs only collect choices, show the plan, and show any error as its message. An
 import is one undoable document step.
 """
@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from panns_core import events as ev
-from panns_core.exchange import DEFAULT_EXPORT_STATUSES
+from panns_core.annotations.exchange import DEFAULT_EXPORT_STATUSES
 
 FORMAT_TITLES = {
     "dcase": "DCASE / sed_eval TSV (.tsv)",
@@ -62,7 +62,7 @@ class ExportDialog(QDialog):
 
     def __init__(self, document, parent=None) -> None:
         super().__init__(parent)
-        from panns_core.formats import FORMATS
+        from panns_core.annotations.formats import FORMATS
 
         self.setWindowTitle("Export annotations")
         self.resize(620, 380)
@@ -164,7 +164,7 @@ class ExportDialog(QDialog):
         return None
 
     def _multi_file_needed(self) -> bool:
-        from panns_core.formats import MULTI_RECORDING
+        from panns_core.annotations.formats import MULTI_RECORDING
 
         return (self.recordings() is None and self.format not in MULTI_RECORDING
                 and len(self.document.recordings) > 1)
@@ -191,7 +191,7 @@ class ExportDialog(QDialog):
         self.refresh()
 
     def _default_destination(self) -> Path:
-        from panns_core.formats import EXTENSIONS
+        from panns_core.annotations.formats import EXTENSIONS
 
         doc = self.document
         if doc.project_path is not None:
@@ -219,7 +219,7 @@ class ExportDialog(QDialog):
 
     # -------------------------------------------------------------- preview
     def plan(self):
-        from panns_core.exchange import plan_export
+        from panns_core.annotations.exchange import plan_export
 
         dest = self.dest_edit.text().strip()
         if not dest:
@@ -247,7 +247,7 @@ class ExportDialog(QDialog):
 
     def export(self) -> list[Path]:
         """Write the planned files; on error the message shows and [] is returned."""
-        from panns_core.exchange import write_export
+        from panns_core.annotations.exchange import write_export
 
         self.refresh()
         if self._plan is None or not self._plan.files:
@@ -274,7 +274,7 @@ class ImportDialog(QDialog):
 
     def __init__(self, document, parent=None, paths=()) -> None:
         super().__init__(parent)
-        from panns_core.formats import FORMATS
+        from panns_core.annotations.formats import FORMATS
 
         self.setWindowTitle("Import annotations")
         self.resize(760, 420)
@@ -362,7 +362,7 @@ class ImportDialog(QDialog):
             self.add_files(paths)
 
     def refresh(self, *_args) -> None:
-        from panns_core.exchange import plan_import
+        from panns_core.annotations.exchange import plan_import
 
         store = self.document.store
         self.items = plan_import(store, self.paths, format=self.format_combo.currentData(),
@@ -394,7 +394,7 @@ class ImportDialog(QDialog):
 
     def import_files(self) -> int:
         """Add the events of every readable file (one undoable step); returns how many."""
-        from panns_core.exchange import import_operation
+        from panns_core.annotations.exchange import import_operation
 
         doc = self.document
         good = [i for i in self.items if i.ok and i.n_events]

@@ -79,7 +79,7 @@ class ModelManagerDialog(QDialog):
 
     # ------------------------------------------------------------------ content
     def rows(self) -> list[dict]:
-        from panns_core.registry import get_registry
+        from panns_core.hub.installed import get_registry
 
         registry = get_registry()
         installed = {r.name: r for r in registry.list_models()}
@@ -147,7 +147,7 @@ class ModelManagerDialog(QDialog):
         self.download(row["name"])
 
     def download(self, name: str) -> Worker:
-        from panns_core.registry import get_registry
+        from panns_core.hub.installed import get_registry
 
         cancel = threading.Event()
 
@@ -202,7 +202,7 @@ class ModelManagerDialog(QDialog):
             self.import_file(path)
 
     def import_file(self, path: str, name: str | None = None) -> None:
-        from panns_core.registry import get_registry
+        from panns_core.hub.installed import get_registry
 
         try:
             record = get_registry().import_checkpoint(path, name)
@@ -213,7 +213,7 @@ class ModelManagerDialog(QDialog):
         self.refresh()
 
     def set_default_selected(self) -> None:
-        from panns_core.registry import get_registry
+        from panns_core.hub.installed import get_registry
 
         row = self.selected()
         if row is not None:
@@ -222,7 +222,7 @@ class ModelManagerDialog(QDialog):
             self.refresh()
 
     def remove_selected(self) -> None:
-        from panns_core.registry import get_registry
+        from panns_core.hub.installed import get_registry
 
         row = self.selected()
         if row is None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -41,7 +40,7 @@ BODY_SECONDS = 10.24  # windows the GUI asks for: short, so results stream in
 
 def list_model_names() -> tuple[list[str], str | None]:
     """(installed model names, default name) from the registry; cheap (no torch)."""
-    from panns_core.registry import get_registry
+    from panns_core.hub.installed import get_registry
 
     registry = get_registry()
     names = [record.name for record in registry.list_models()]
@@ -56,38 +55,30 @@ _MODEL_CACHE: dict = {}
 
 
 def load_model(spec: str | None):
-    """The loaded checkpoint for a registry name/path (cached; runs on a worker)."""
-    from panns_core.model_source import resolve_checkpoint
+    """The :class:`Detector` for a registry name/path (cached; runs on a worker)."""
+    from panns_core.hub.resolve import load_detector
 
     key = spec or "<default>"
-    ckpt = _MODEL_CACHE.get(key)
-    if ckpt is None:
-        ckpt = resolve_checkpoint(spec)
+    detector = _MODEL_CACHE.get(key)
+    if detector is None:
+        detector = load_detector(spec)
         _MODEL_CACHE.clear()
-        _MODEL_CACHE[key] = ckpt
-    return ckpt
+        _MODEL_CACHE[key] = detector
+    return detector
 
 
 def detection_job(jobs: list[tuple[int, str]], spec: str | None, fast: bool = False,
                   cancel=None):
     """Yield ("chunk", rec_id, partial Scores) while scoring, ("done", rec_id, Scores)."""
-    from panns_core.inference import checkpoint_model_id, iter_detect
-    from panns_core.scores import Scores
+    from panns_core.detection.inference import ScoreAssembly, iter_detect
 
-    ckpt = load_model(spec)
-    model_id = checkpoint_model_id(ckpt)
-    labels = list(ckpt.labels)
+    detector = load_model(spec)
     for rec_id, path in jobs:
-        parts: list[np.ndarray] = []
-        seg = None
-        for chunk in iter_detect(path, ckpt, body_seconds=BODY_SECONDS, fast=fast,
+        assembly = ScoreAssembly(detector)
+        for chunk in iter_detect(path, detector, body_seconds=BODY_SECONDS, fast=fast,
                                  cancel=cancel):
-            parts.append(chunk.probabilities)
-            seg = chunk.segment_seconds
-            probs = np.concatenate(parts, axis=0)
-            duration = chunk.recording_seconds if chunk.is_last else chunk.end
-            scores = Scores(probs, seg, labels, model_id=model_id,
-                            duration=max(duration, len(probs) * seg - seg + 1e-6))
+            assembly.add(chunk)
+            scores = assembly.scores()
             if chunk.is_last:
                 yield ("done", rec_id, scores)
             else:
@@ -440,7 +431,7 @@ class ProvenanceLegend(QWidget):
 
 
 def _derive(scores, params, rec_id, doc):
-    from panns_core.postprocess import scores_to_events
+    from panns_core.detection.postprocess import scores_to_events
 
     path = next((str(r.path) for r in doc.recordings if r.id == rec_id), "")
     return scores_to_events(scores, params, recording=path)

@@ -60,7 +60,7 @@ def vocabulary_hotkeys(document) -> dict[str, str]:
 
 
 def tag_records(tags, recording_id: int) -> list[dict[str, Any]]:
-    """A recording's live tags as rows for :class:`panns_core.store.AddEvents`."""
+    """A recording's live tags as rows for :class:`panns_core.annotations.store.AddEvents`."""
     return [
         {"recording_id": int(recording_id), "onset": float(row.onset),
          "offset": float(row.offset), "label": str(row.label),
@@ -80,12 +80,12 @@ def live_predictor(spec: str | None):
 
     from .detection import load_model
 
-    ckpt = load_model(spec)  # the detection panel's cache: one copy per model
-    key = (spec or "<default>", id(ckpt))
+    detector = load_model(spec)  # the detection panel's cache: one copy per model
+    key = (spec or "<default>", id(detector))
     with _PREDICTOR_LOCK:
         predictor = _PREDICTORS.get(key)
         if predictor is None:
-            predictor = SegmentPredictor(ckpt, fast=True, labels=list(ckpt.labels))
+            predictor = SegmentPredictor(detector, fast=True)
             _PREDICTORS.clear()
             _PREDICTORS[key] = predictor
     return predictor
@@ -399,7 +399,7 @@ class RecordingController(QObject):
             self.last_recording_id = rec_id
             records = tag_records(result.tags, rec_id)
             if records:
-                from panns_core.store import AddEvents
+                from panns_core.annotations.store import AddEvents
 
                 doc.apply(AddEvents.from_records(records),
                           f"Tags of {result.path.name} ({len(records)})")

@@ -5,7 +5,7 @@ accepts (A) or rejects (R) it and moves on, S skips, B goes back. While review r
 these keys belong to it: the window's own actions on the same keys are disabled and
 come back when the review stops. Decisions are ordinary document edits, so Ctrl+Z
 undoes them; the progress bar counts the queue's events that are no longer proposed,
-so it follows undo too. The order comes from :func:`panns_core.review.review_order`.
+so it follows undo too. The order comes from :func:`panns_core.detection.review.review_order`.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class ReviewPanel(QWidget):
 
     def start(self) -> bool:
         """Build the queue from the current proposals; False when there is none."""
-        from panns_core.review import review_order
+        from panns_core.detection.review import review_order
 
         doc = self.document
         self.queue = review_order(doc.annotations, doc.params.on_threshold)

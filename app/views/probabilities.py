@@ -25,7 +25,7 @@ NO_MODEL_HINT = ("No detection model installed. Get one in Models ▸ Model mana
 def any_model_installed() -> bool:
     """True when the registry holds a model file (True too when it cannot be read)."""
     try:
-        from panns_core.registry import list_models
+        from panns_core.hub.installed import list_models
 
         return any(record.path.is_file() for record in list_models())
     except Exception:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from panns_core.display.mel import mel_frequencies
+from panns_core.display.tiles import logmel_tile
 from panns_core.models import FEATURES_32K
 
-from ..compute import logmel_tile, mel_frequencies
 from .tiled import TiledImageView
 
 _TICK_HZ = (200, 500, 1000, 2000, 4000, 8000, 12000, 16000)

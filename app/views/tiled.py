@@ -13,7 +13,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QTimer, Signal
 
-from ..compute import TILE_FRAMES, TileCache
+from panns_core.display.tiles import TILE_FRAMES, TileCache
+
 from ..workers import Worker, WorkerSlot
 from . import theme
 from .base import TimeView

@@ -1,6 +1,6 @@
 """Waveform view: min/max envelope from the pyramid, raw samples when zoomed in.
 
-The pyramid (:mod:`panns_core.envelope`) is built by a worker and drawn as it fills (a
+The pyramid (:mod:`panns_core.display.envelope`) is built by a worker and drawn as it fills (a
 compressed file first shows a coarse preview); redrawing for any zoom touches only a
 few thousand values. When fewer than ``base_bin`` samples fall on a pixel the exact
 samples of the visible span are read by a worker (a short read) and drawn instead.
@@ -12,7 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 
-from panns_core.envelope import iter_envelope, read_samples
+from panns_core.display.envelope import iter_envelope, read_samples
 
 from ..workers import Worker, WorkerSlot
 from . import theme

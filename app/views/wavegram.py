@@ -12,7 +12,8 @@ import threading
 
 import numpy as np
 
-from ..compute import wavegram_tile
+from panns_core.display.tiles import wavegram_tile
+
 from .tiled import TiledImageView
 
 WAVEGRAM_ARCH = "Wavegram_Logmel_Cnn14"
@@ -25,7 +26,7 @@ HOW_TO = (
 def find_wavegram_model() -> str | None:
     """Name of an installed model with a Wavegram branch, or None."""
     try:
-        from panns_core.registry import get_registry
+        from panns_core.hub.installed import get_registry
 
         for record in get_registry().list_models():
             if record.architecture == WAVEGRAM_ARCH and record.path.is_file():
@@ -81,7 +82,7 @@ class WavegramView(TiledImageView):
     def compute_tile(self, path, tile: int) -> np.ndarray:
         with self._model_lock:
             if self._model is None:
-                from panns_core.model_source import resolve_checkpoint
+                from panns_core.hub.resolve import resolve_checkpoint
 
                 self._model = resolve_checkpoint(self._model_name).build_model("cpu")
             model = self._model

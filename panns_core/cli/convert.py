@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def output_path(source: Path, fmt: str) -> Path:
-    from ..formats import EXTENSIONS
+    from ..annotations.formats import EXTENSIONS
 
     stem = source.name
     for suffix in (".selections.txt", *EXTENSIONS.values()):
@@ -40,8 +40,8 @@ def output_path(source: Path, fmt: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..annotations.formats import format_name, read_annotations, write_annotations
     from ..errors import FormatError
-    from ..formats import format_name, read_annotations, write_annotations
 
     fmt = format_name(args.to_format)
     events = read_annotations(args.input, args.from_format, recording=args.recording)

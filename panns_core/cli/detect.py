@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 from dataclasses import dataclass
@@ -133,8 +132,8 @@ def _thresholds(values: list[str] | None, option: str) -> tuple[float | None, di
 
 
 def _params(args: argparse.Namespace, labels: list[str]):
+    from ..detection.postprocess import PostprocessParams
     from ..errors import PannsError
-    from ..postprocess import PostprocessParams
 
     on, on_cls = _thresholds(args.threshold, "--threshold")
     off, off_cls = _thresholds(args.off_threshold, "--off-threshold")
@@ -195,19 +194,6 @@ def collect_inputs(paths: list[str]) -> tuple[list[Job], list[tuple[str, str]]]:
     return jobs, problems
 
 
-def _model_identity(spec: str | None):
-    """(loaded checkpoint, model id)."""
-    from ..model_source import resolve_checkpoint, resolve_record
-
-    record = resolve_record(spec)
-    checkpoint = resolve_checkpoint(spec)
-    if record is not None:
-        return checkpoint, f"{record.name}@{record.sha256[:12]}"
-    with open(checkpoint.path, "rb") as handle:
-        digest = hashlib.file_digest(handle, "sha256").hexdigest()
-    return checkpoint, f"{Path(checkpoint.path).stem}@{digest[:12]}"
-
-
 def _output_format(args: argparse.Namespace) -> str:
     if args.format:
         return args.format
@@ -240,7 +226,7 @@ def _dumps(events, fmt: str) -> str:
         return events.to_csv(index=False)
     if fmt == "json":
         return events.to_json(orient="records", indent=1) + "\n"
-    from ..formats import dumps_annotations
+    from ..annotations.formats import dumps_annotations
 
     return dumps_annotations(events.drop(columns=["mean_confidence"], errors="ignore"), fmt)
 
@@ -284,17 +270,17 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
     from tqdm import tqdm
 
-    from ..device import choose_device, set_threads
-    from ..events import EVENT_COLUMNS
-    from ..inference import detect
-    from ..postprocess import find_events
+    from ..detection.device import choose_device, set_threads
+    from ..detection.inference import detect
+    from ..detection.postprocess import scores_to_events
+    from ..events import EVENT_COLUMNS, make_events
+    from ..hub.resolve import load_detector
 
     set_threads(args.threads)
     device = choose_device(args.device)  # a bad --device fails before the model loads
-    checkpoint, model_id = _model_identity(args.model)
-    params = _params(args, checkpoint.labels)
-    module = checkpoint.build_model(device=str(device))
-    module.labels = list(checkpoint.labels)
+    detector = load_detector(args.model, device=device)
+    model_id = detector.model_id
+    params = _params(args, list(detector.labels))
 
     durations = {}
     for job in jobs:
@@ -330,19 +316,17 @@ def run(args: argparse.Namespace) -> int:
             try:
                 scores = detect(
                     job.path,
-                    module,
+                    detector,
                     device=device,
                     fast=args.fast,
                     batch_size=args.batch_size,
                     body_seconds=args.chunk_seconds,
                     progress=progress,
-                    labels=checkpoint.labels,
-                    model_id=model_id,
                     cache=not args.no_cache,
                 )
                 if args.scores_out:
                     scores.write_tsv(Path(args.scores_out) / f"{_flat_name(job.recording)}.tsv")
-                table = find_events(scores, params)
+                found = scores_to_events(scores, params, job.recording, mean_confidence=True)
             except PannsError as error:
                 failures.append((str(job.path), str(error)))
                 continue
@@ -351,15 +335,16 @@ def run(args: argparse.Namespace) -> int:
                 continue
             finally:
                 bar.update(max(0.0, durations[job] - done))
-            frames.append(_schema_events(table, job.recording, model_id, pd, EVENT_COLUMNS))
+            frames.append(found)
             succeeded.append(job)
     finally:
         bar.close()
 
-    events = (
-        pd.concat(frames, ignore_index=True) if frames else _schema_events(None, "", model_id, pd,
-                                                                           EVENT_COLUMNS)
-    )  # fmt: skip
+    if frames:
+        events = pd.concat(frames, ignore_index=True)
+    else:
+        events = make_events(None).assign(mean_confidence=pd.Series(dtype=float))
+        events = events.loc[:, [*EVENT_COLUMNS, "mean_confidence"]]
     if args.out and per_file:
         for job in succeeded:
             mine = events[events["recording"] == job.recording]
@@ -378,21 +363,3 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {path}: {message}", file=sys.stderr)
         return 1
     return 0
-
-
-def _schema_events(table, recording: str, model_id: str, pd, columns):
-    """Events schema columns plus mean_confidence (dropped for the annotation formats)."""
-    from ..events import PROPOSED, make_events
-
-    if table is None:
-        frame = make_events(None)
-        frame["mean_confidence"] = pd.Series(dtype=float)
-        return frame
-    frame = make_events(
-        table.drop(columns=["mean_confidence"]),
-        recording=recording,
-        source=model_id,
-        status=PROPOSED,
-    )
-    frame["mean_confidence"] = table["mean_confidence"].to_numpy()
-    return frame.loc[:, [*columns, "mean_confidence"]]

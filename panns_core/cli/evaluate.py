@@ -40,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import metrics
     from ..errors import PannsError
+    from ..evaluation import metrics
 
     if not args.estimated and not args.scores:
         raise PannsError("nothing to evaluate: give --estimated EVENTS and/or --scores DIR.")

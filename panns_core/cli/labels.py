@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from ..labels import audioset_labels
 
     if args.model:
-        from ..model_source import resolve_model_labels
+        from ..hub.resolve import resolve_model_labels
 
         rows = [(i, "", name) for i, name in enumerate(resolve_model_labels(args.model))]
     else:

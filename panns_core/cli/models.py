@@ -51,7 +51,7 @@ def _mb(size: int | None) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from ..registry import ModelRegistry
+    from ..hub.installed import ModelRegistry
 
     registry = ModelRegistry()
     models = registry.list_models()
@@ -96,7 +96,7 @@ def _current_default(registry) -> str | None:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from ..registry import ModelRegistry
+    from ..hub.installed import ModelRegistry
 
     registry = ModelRegistry()
     entry = registry.catalogue.get(args.name)
@@ -130,7 +130,7 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from ..registry import ModelRegistry
+    from ..hub.installed import ModelRegistry
 
     record = ModelRegistry().import_checkpoint(args.path, args.name)
     print(f"Imported {record.name}: {record.architecture}, {record.classes_num} classes, "
@@ -139,7 +139,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from ..registry import ModelRegistry
+    from ..hub.installed import ModelRegistry
 
     registry = ModelRegistry()
     record = registry.find(args.name)
@@ -174,7 +174,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from ..registry import ModelRegistry
+    from ..hub.installed import ModelRegistry
 
     record = ModelRegistry().remove(args.name)
     print(f"Removed {record.name} (deleted {record.path}).")
@@ -182,7 +182,7 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def run_default(args: argparse.Namespace) -> int:
-    from ..registry import ModelRegistry
+    from ..hub.installed import ModelRegistry
 
     registry = ModelRegistry()
     if args.name:

@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _open(path: Path, create: bool = False):
-    from ..store import ProjectStore
+    from ..annotations.store import ProjectStore
 
     return ProjectStore(path, create=create)
 
@@ -85,8 +85,8 @@ def run_add(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from ..annotations.exchange import import_operation, plan_import
     from ..errors import PannsError
-    from ..exchange import import_operation, plan_import
 
     with _open(args.project) as store:
         fallback = store.recording_id(args.recording) if args.recording else None
@@ -102,7 +102,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ..exchange import plan_export, write_export
+    from ..annotations.exchange import plan_export, write_export
 
     with _open(args.project) as store:
         recordings = [store.recording_id(r) for r in args.recording] if args.recording else None

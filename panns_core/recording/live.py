@@ -15,11 +15,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..ringbuffer import RingBuffer
+from ..audio.ringbuffer import RingBuffer
+
+if TYPE_CHECKING:
+    from ..hub.detector import Detector
 
 
 @dataclass(frozen=True)
@@ -38,43 +41,32 @@ class LiveScores:
 
 
 class SegmentPredictor:
-    """Wraps an SED model: mono float32 at ``sample_rate`` -> (segments, classes).
+    """Runs a :class:`Detector` on mono float32 at its sample rate -> (segments, classes).
 
-    ``model`` is a module with the shared model interface (``feature_config``,
-    ``segment_samples``, ``forward -> {"segmentwise_output": ...}``) or a loaded
-    checkpoint (anything with ``build_model()``). ``fast`` uses the reduced-precision
-    autocast of :mod:`panns_core.device`.
+    ``fast`` uses the reduced-precision path of :mod:`panns_core.detection.device`.
     """
 
-    def __init__(self, model: Any, *, fast: bool = False, device: str | None = "cpu",
-                 labels: list[str] | None = None) -> None:
-        import torch
-
-        from ..device import choose_device, fast_mode
+    def __init__(self, detector: Detector, *, fast: bool = False,
+                 device: str | None = "cpu") -> None:
+        from ..detection.device import choose_device, fast_mode
 
         self.device = choose_device(device)
-        if not isinstance(model, torch.nn.Module) and hasattr(model, "build_model"):
-            labels = labels or list(getattr(model, "labels", []) or []) or None
-            model = model.build_model(device=str(self.device))
-        if not hasattr(model, "segment_samples"):
-            raise ValueError(
-                f"{type(model).__name__} has no segment-wise output; live detection needs an "
-                "SED model such as Cnn14_DecisionLevelMax."
-            )
-        self.model = model.to(self.device).eval()
+        detector.require_sed()
+        self.detector = detector.to(self.device)
+        self.model = self.detector.module
         self.fast = fast
-        # The project's fast path (panns_core.device.fast_mode): bf16/fp16 autocast where
-        # native, int8 conv trunk on CPUs without bf16, else fp32.
+        # The project's fast path (panns_core.detection.device.fast_mode): bf16/fp16
+        # autocast where native, int8 conv trunk on CPUs without bf16, else fp32.
         self.precision = fast_mode(self.device, fast, self.model)
         self._runner = self.model
         if self.precision == "int8":
-            from ..quantized import int8_model
+            from ..detection.quantized import int8_model
 
             self._runner = int8_model(self.model)
-        self.sample_rate = int(model.feature_config.sample_rate)
-        self.segment_samples = int(model.segment_samples)
-        self.min_samples = int(getattr(model, "min_samples", self.segment_samples))
-        self.labels = labels
+        self.sample_rate = self.detector.sample_rate
+        self.segment_samples = self.detector.segment_samples
+        self.min_samples = self.detector.min_samples
+        self.labels = list(self.detector.labels)
 
     @property
     def segment_seconds(self) -> float:
@@ -83,7 +75,7 @@ class SegmentPredictor:
     def __call__(self, waveform: np.ndarray) -> np.ndarray:
         import torch
 
-        from ..device import autocast
+        from ..detection.device import autocast
 
         x = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)[None])
         with torch.inference_mode(), autocast(self.device, self.precision):

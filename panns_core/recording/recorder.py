@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from ..audio.ringbuffer import RingBuffer
 from ..errors import AudioError, DeviceError, PannsError
-from ..ringbuffer import RingBuffer
 from .devices import DTYPES, InputDevice, resolve_input_device, sounddevice
 from .levels import Level, LevelMeter, to_float
 from .tags import TagTracker

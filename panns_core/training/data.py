@@ -333,7 +333,7 @@ def data_summary(
 def from_project(
     store: Any, labels: Sequence[str] | None = None
 ) -> tuple[list[LabelledRecording], list[str]]:
-    """Labelled recordings and the label space of a :class:`~panns_core.store.ProjectStore`.
+    """Labelled recordings and the label space of a project store.
 
     The label space is the project's vocabulary in its order (default), followed by
     any label of a positive event missing from it.

@@ -4,7 +4,7 @@ The head of a SED model sees ``segment_embedding`` (segments, dim): one row per
 model segment (0.32 s for CNN14 at 32 kHz). Instead of running the network on
 every training clip (clips overlap: an event clip and its neighbours share most
 of their audio), each recording is run once, in segment-aligned windows with
-``context_seconds`` of extra audio on both sides (as :mod:`panns_core.inference`
+``context_seconds`` of extra audio on both sides (as :mod:`panns_core.detection.inference`
 does), and a clip's embeddings are a slice of its recording's rows. The rows
 equal one pass over the whole recording (to ~1e-6), which is also what
 detection computes later, so the head trains on the features it will see.
@@ -133,11 +133,11 @@ def recording_embeddings(
     """``segment_embedding`` rows (n_segments, dim) float32 of each requested recording.
 
     Rows outside the requested ranges may be zero. ``precision``: "fp32", "bf16"
-    (autocast) or "int8" (the CPU fast path of :mod:`panns_core.quantized`).
+    (autocast) or "int8" (the CPU fast path of :mod:`panns_core.detection.quantized`).
     ``cache``: True for ``cache_dir()/embeddings``, a directory, or False.
     """
     from ..audio import audio_info, file_sha256, load_audio
-    from ..device import autocast
+    from ..detection.device import autocast
 
     dev = torch.device(device)
     rate = int(model.feature_config.sample_rate)
@@ -181,7 +181,7 @@ def recording_embeddings(
 
     runner = model
     if precision == "int8" and jobs:  # nothing to compute: no need to quantize
-        from ..quantized import int8_model
+        from ..detection.quantized import int8_model
 
         runner = int8_model(model)
     was_training = model.training

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..cancel import CancelToken
 from ..errors import TrainingError
 from .config import RESUMABLE_OVERRIDES, TrainConfig
 from .data import (
@@ -148,7 +149,7 @@ class Trainer:
         run_dir: str | Path,
         parent: str | None = None,
         progress: ProgressCallback | None = None,
-        cancel: Any = None,
+        cancel: CancelToken | None = None,
     ) -> None:
         self.model = model
         self.base_labels = list(base_labels)
@@ -367,7 +368,7 @@ class Trainer:
         self.model.eval()
         runner = self.model
         if self.config.precision == "int8":
-            from ..quantized import int8_model
+            from ..detection.quantized import int8_model
 
             runner = int8_model(self.model)
         with self._autocast(), torch.inference_mode():
@@ -513,8 +514,8 @@ class Trainer:
         """Metrics of the current weights on the validation recordings (main process)."""
         if not self.val_idx or not self.is_main:
             return None
-        from .. import metrics
-        from ..postprocess import PostprocessParams
+        from ..detection.postprocess import PostprocessParams
+        from ..evaluation import metrics
 
         model = self.model
         was = model.training
@@ -581,8 +582,8 @@ class Trainer:
         }
 
     def _add_val_scores(self, rec, probs, params, estimated, reference, durations) -> None:
-        from ..postprocess import scores_to_events
-        from ..scores import Scores
+        from ..detection.postprocess import scores_to_events
+        from ..detection.scores import Scores
 
         keep = max(1, math.ceil(rec.duration / self.segment_seconds - 1e-9))
         duration = max(rec.duration, (min(keep, len(probs)) - 1) * self.segment_seconds + 1e-6)
@@ -624,7 +625,7 @@ class Trainer:
 
     def _save_weights(self, path: Path, state_dict: dict, metrics: dict, status: str,
                       best_epoch: int | None) -> Path:  # fmt: skip
-        from ..checkpoints import save_checkpoint
+        from ..hub.checkpoints import save_checkpoint
 
         return save_checkpoint(
             path,
@@ -852,7 +853,7 @@ class Trainer:
                 weights.update(self.best_head)
                 after = history[[h["epoch"] for h in history].index(best_epoch)]["metrics"]
             elif best_epoch is not None and best_path.is_file():
-                from ..checkpoints import load_checkpoint
+                from ..hub.checkpoints import load_checkpoint
 
                 weights = load_checkpoint(best_path).state_dict
                 after = history[[h["epoch"] for h in history].index(best_epoch)]["metrics"]

@@ -14,12 +14,16 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ..cancel import CancelToken
 from ..errors import TrainingError
 from .config import TrainConfig
 from .loop import STATE_FILE, Trainer, TrainResult, init_distributed
 from .progress import ProgressCallback
+
+if TYPE_CHECKING:
+    from ..hub.detector import Detector
 
 RANDOM_INIT = "arch:"  # --base arch:NAME trains NAME from its (seeded) initialisation
 RUN_INFO = "run.json"
@@ -60,9 +64,14 @@ def latest_run(project: str | Path) -> Path | None:
     return None if best is None else best[1]
 
 
-def load_base(base: str | None, seed: int = 0) -> tuple[Any, list[str], str | None]:
-    """(model, its labels, parent name) for a registry name / path / ``arch:NAME``."""
+def load_base(base: str | None, seed: int = 0) -> tuple[Detector, str | None]:
+    """(detector, parent name) for a registry name / path / ``arch:NAME``.
+
+    ``arch:NAME`` is an untrained network (no labels) drawn from ``seed``.
+    """
     import torch
+
+    from ..hub.detector import Detector
 
     if base and base.startswith(RANDOM_INIT):
         from ..models import build_model
@@ -74,14 +83,12 @@ def load_base(base: str | None, seed: int = 0) -> tuple[Any, list[str], str | No
         build_model(arch, classes_num=1)
         torch.manual_seed(seed)
         model = build_model(arch, classes_num=1)
-        return model, [], None
-    from ..model_source import resolve_checkpoint, resolve_record
+        return Detector(model.eval(), (), base), None
+    from ..hub.resolve import load_detector, resolve_checkpoint_path, resolve_record
 
-    loaded = resolve_checkpoint(base)
     record = resolve_record(base)
-    parent = record.name if record is not None else str(loaded.path)
-    model = loaded.build_model("cpu")
-    return model, list(loaded.labels), parent
+    parent = record.name if record is not None else str(resolve_checkpoint_path(base))
+    return load_detector(base), parent
 
 
 def fine_tune(
@@ -94,7 +101,7 @@ def fine_tune(
     name: str | None = None,
     register: bool = True,
     progress: ProgressCallback | None = None,
-    cancel: Any = None,
+    cancel: CancelToken | None = None,
 ) -> FineTuneOutcome:
     """Fine-tune ``base`` on the events of ``project``; see the module docstring.
 
@@ -103,7 +110,7 @@ def fine_tune(
     """
     import torch
 
-    from ..store import ProjectStore
+    from ..annotations.store import ProjectStore
     from . import tiny  # noqa: F401  (registers TinySED)
     from .data import from_project
 
@@ -133,7 +140,7 @@ def fine_tune(
     store = ProjectStore(project, create=False)
     try:
         recordings, labels = from_project(store)
-        model, base_labels, parent = load_base(base, config.seed)
+        base_detector, parent = load_base(base, config.seed)
         if rank == 0:
             run_dir.mkdir(parents=True, exist_ok=True)
             info = {"project": str(project), "base": base, "parent": parent,
@@ -145,8 +152,9 @@ def fine_tune(
             )
         torch.manual_seed(config.seed)
         trainer = Trainer(
-            model, base_labels=base_labels, labels=labels, recordings=recordings,
-            config=config, run_dir=run_dir, parent=parent, progress=progress, cancel=cancel,
+            base_detector.module, base_labels=base_detector.labels, labels=labels,
+            recordings=recordings, config=config, run_dir=run_dir, parent=parent,
+            progress=progress, cancel=cancel,
         )  # fmt: skip
         try:
             result = trainer.fit(resume=resume)
@@ -169,7 +177,7 @@ def fine_tune(
 
 
 def _register(result: TrainResult, name: str, parent: str | None) -> str:
-    from ..registry import register_checkpoint
+    from ..hub.installed import register_checkpoint
 
     metrics = {
         "val_before": result.metrics_before,

@@ -196,7 +196,7 @@ def write_project(dataset: SyntheticDataset, project: str | Path) -> Path:
     Returns the project path. The events keep their status (``added``); the
     ``recording`` column is replaced by each file's absolute path.
     """
-    from ..store import ProjectStore
+    from ..annotations.store import ProjectStore
 
     project = Path(project)
     store = ProjectStore(project)

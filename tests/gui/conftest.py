@@ -18,7 +18,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from panns_core.resources import resource_path
+from panns_core.data import resource_path
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def sed_checkpoint(tmp_path_factory) -> Path:
     import torch
 
     from panns_core.audio import load_audio
-    from panns_core.checkpoints import save_checkpoint
+    from panns_core.hub.checkpoints import save_checkpoint
     from panns_core.labels import audioset_labels
     from panns_core.models import FEATURES_32K, build_model
 

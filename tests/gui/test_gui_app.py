@@ -83,7 +83,7 @@ def test_edits_survive_a_crash(tmp_path, demo_path):
         os._exit(3)  # no close, no flush: a crash
     """, tmp_path)
     assert result.returncode == 3, result.stderr
-    from panns_core.store import ProjectStore
+    from panns_core.annotations.store import ProjectStore
 
     with ProjectStore(project) as store:
         events = store.events()
@@ -144,8 +144,8 @@ def test_model_manager_download_progress_cancel_resume(make_main_window, qtbot,
 def test_spectrogram_tiles_are_the_models_own_logmel(make_main_window, qtbot, demo_path):
     import torch
 
-    from app.compute import TILE_FRAMES
     from panns_core.audio import load_audio
+    from panns_core.display.tiles import TILE_FRAMES
     from panns_core.models import FEATURES_32K, build_model
 
     window = make_main_window()
@@ -186,7 +186,7 @@ def test_wavegram_view_says_how_to_get_a_model(make_main_window, demo_path):
 def test_zoomed_out_spectrogram_is_a_pooled_overview(make_main_window, qtbot, tmp_path):
     import soundfile as sf
 
-    from app.compute import TILE_FRAMES, logmel_tile
+    from panns_core.display.tiles import TILE_FRAMES, logmel_tile
 
     rate, seconds = 8000, 170.0  # 17 tiles: more than the view computes at full detail
     t = np.arange(int(rate * seconds)) / rate

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from panns_core import events as ev
-from panns_core.postprocess import scores_to_events
+from panns_core.detection.postprocess import scores_to_events
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 

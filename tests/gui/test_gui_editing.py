@@ -145,7 +145,7 @@ def test_mouse_and_keyboard_editing_with_full_undo_redo(make_main_window, qtbot,
     assert not doc.history.can_redo
 
     # every edit was committed: a second store on the same file sees the final state
-    from panns_core.store import ProjectStore
+    from panns_core.annotations.store import ProjectStore
 
     with ProjectStore(doc.project_path) as other:
         assert other.events(doc.recording.id).empty

@@ -17,7 +17,7 @@ from capture_feed import FifoSource
 from PySide6.QtCore import Qt
 
 from panns_core import events as ev
-from panns_core.store import ProjectStore
+from panns_core.annotations.store import ProjectStore
 
 pytestmark = pytest.mark.gui
 
@@ -190,8 +190,8 @@ def test_closing_the_window_while_recording_keeps_the_file_and_its_tags(
 @pytest.mark.slow
 def test_live_detection_uses_the_windows_model_on_the_fast_path(
         qtbot, make_main_window, fifo, sed_checkpoint):
-    from panns_core.checkpoints import load_checkpoint
-    from panns_core.device import fast_mode
+    from panns_core.detection.device import fast_mode
+    from panns_core.hub.checkpoints import load_checkpoint
 
     window, _, panel = record_window(make_main_window)
     window.document.model = str(sed_checkpoint)

@@ -10,7 +10,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from panns_core import events as ev
-from panns_core.review import review_order
+from panns_core.detection.review import review_order
 
 pytestmark = pytest.mark.gui
 

@@ -91,7 +91,7 @@ def _drive_dialog(window, name: str, epochs: int) -> None:
 
 @pytest.mark.slow
 def test_real_fine_tune_from_the_dialog(make_main_window, qtbot, project):
-    from panns_core.registry import list_models
+    from panns_core.hub.installed import list_models
 
     data, path = project
     window = make_main_window(project=path)

@@ -1,7 +1,7 @@
 """The Wavegram view with a real Wavegram_Logmel_Cnn14 checkpoint, and the "no model" hints.
 
 A checkpoint with deterministic weights is written once per session and installed the
-way a user does (``panns_core.registry.import_checkpoint``). The view's tiles are then
+way a user does (``panns_core.hub.installed.import_checkpoint``). The view's tiles are then
 compared with ``model.wavegram()`` of the whole demo recording, read back from the image
 items the view shows, frame by frame over the visible range.
 """
@@ -35,10 +35,10 @@ def wavegram_checkpoint(tmp_path_factory, reference_dir):
     finally:
         sys.path.remove(str(reference_dir))
     from panns_core.audio import load_audio
-    from panns_core.checkpoints import load_checkpoint, save_checkpoint
+    from panns_core.data import resource_path
+    from panns_core.hub.checkpoints import load_checkpoint, save_checkpoint
     from panns_core.labels import audioset_labels
     from panns_core.models import build_model
-    from panns_core.resources import resource_path
 
     model = build_model(ARCH).eval()
     model.load_state_dict(deterministic_state_dict(model.state_dict()))
@@ -92,7 +92,7 @@ def _wavegram_action(window):
 @pytest.mark.slow
 def test_wavegram_view_shows_the_models_wavegram(make_main_window, qtbot, demo_path,
                                                  wavegram_checkpoint):
-    from panns_core import registry
+    from panns_core.hub import installed as registry
 
     path, whole = wavegram_checkpoint
     record = registry.import_checkpoint(path)
@@ -155,7 +155,7 @@ def test_without_any_model_the_classes_view_says_how_to_get_one(make_main_window
 
 def test_with_a_model_the_classes_view_says_run_detection(make_main_window, demo_path,
                                                           sed_checkpoint):
-    from panns_core import registry
+    from panns_core.hub import installed as registry
 
     window = make_main_window()
     window.open_files([demo_path])
