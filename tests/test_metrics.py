@@ -1,4 +1,4 @@
-"""panns_core.evaluation.metrics and ``panns-sed evaluate``: hand-computed cases, and agreement
+"""panns_core.evaluation and ``panns-sed evaluate``: hand-computed cases, and agreement
 with sed_scores_eval's own implementations on random score tables."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from panns_core.cli import main
 from panns_core.errors import FormatError
-from panns_core.evaluation import metrics
+from panns_core.evaluation import audio_id, event_based, psds, segment_based
+from panns_core.evaluation.io import read_score_tables
 
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
@@ -22,7 +23,7 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 @pytest.fixture(autouse=True)
 def _sed_scores_eval_on_pandas3():
     """The reference functions of sed_scores_eval need the same pandas-3 shim as ours."""
-    metrics._sed_scores_eval_writable()
+    psds.sed_scores_eval_writable()
 
 
 def ev(rows):
@@ -39,7 +40,7 @@ def ev(rows):
 def test_onset_collar_is_200_ms(shift, matched):
     ref = ev([("a.wav", 3.0, 4.0, "dog")])
     est = ev([("a.wav", 3.0 + shift, 4.0, "dog")])
-    result = metrics.event_based(ref, est)["overall"]
+    result = event_based.evaluate(ref, est)["overall"]
     assert result["f1"] == pytest.approx(1.0 if matched else 0.0)
     assert result["error_rate"] == pytest.approx(0.0 if matched else 2.0)
 
@@ -56,7 +57,7 @@ def test_onset_collar_is_200_ms(shift, matched):
 def test_offset_collar_is_max_200ms_or_20_percent(length, offset_shift, matched):
     ref = ev([("a.wav", 1.0, 1.0 + length, "dog")])
     est = ev([("a.wav", 1.0, 1.0 + length + offset_shift, "dog")])
-    assert metrics.event_based(ref, est)["overall"]["f1"] == pytest.approx(float(matched))
+    assert event_based.evaluate(ref, est)["overall"]["f1"] == pytest.approx(float(matched))
 
 
 def test_event_counts_per_class_and_overall():
@@ -76,7 +77,7 @@ def test_event_counts_per_class_and_overall():
             ("b", 9.5, 9.9, "cat"),  # insertion
         ]
     )
-    r = metrics.event_based(ref, est)
+    r = event_based.evaluate(ref, est)
     o = r["overall"]
     # 2 TP of 4 reference, 4 system events.
     assert (o["precision"], o["recall"], o["f1"]) == pytest.approx((0.5, 0.5, 0.5))
@@ -94,13 +95,13 @@ def test_event_counts_per_class_and_overall():
 def test_events_in_other_recordings_never_match():
     ref = ev([("a.wav", 1.0, 2.0, "dog")])
     est = ev([("b.wav", 1.0, 2.0, "dog")])
-    assert metrics.event_based(ref, est)["overall"]["f1"] == 0.0
+    assert event_based.evaluate(ref, est)["overall"]["f1"] == 0.0
 
 
 def test_labels_restrict_the_classes():
     ref = ev([("a.wav", 1.0, 2.0, "dog"), ("a.wav", 4.0, 5.0, "cat")])
     est = ev([("a.wav", 1.0, 2.0, "dog"), ("a.wav", 7.0, 8.0, "bird")])
-    r = metrics.event_based(ref, est, labels=["dog"])
+    r = event_based.evaluate(ref, est, labels=["dog"])
     assert list(r["class_wise"]) == ["dog"]
     assert r["overall"]["f1"] == 1.0
 
@@ -111,7 +112,7 @@ def test_labels_restrict_the_classes():
 def test_segment_based_one_second_segments():
     ref = ev([("a.wav", 0.0, 2.5, "dog")])  # segments 0, 1, 2
     est = ev([("a.wav", 0.0, 1.0, "dog")])  # segment 0
-    o = metrics.segment_based(ref, est, durations={"a.wav": 10.0})["overall"]
+    o = segment_based.evaluate(ref, est, durations={"a.wav": 10.0})["overall"]
     assert (o["precision"], o["recall"]) == pytest.approx((1.0, 1 / 3))
     assert o["f1"] == pytest.approx(0.5)
 
@@ -119,15 +120,15 @@ def test_segment_based_one_second_segments():
 def test_segment_based_counts_recordings_known_only_by_duration():
     ref = ev([("a.wav", 0.0, 1.0, "dog")])
     est = ev([("a.wav", 0.0, 1.0, "dog"), ("b.wav", 3.2, 3.8, "dog")])
-    o = metrics.segment_based(ref, est, durations={"a.wav": 5.0, "b.wav": 5.0})["overall"]
+    o = segment_based.evaluate(ref, est, durations={"a.wav": 5.0, "b.wav": 5.0})["overall"]
     assert (o["precision"], o["recall"]) == pytest.approx((0.5, 1.0))
 
 
 def test_bad_events_are_format_errors():
     with pytest.raises(FormatError, match="offset"):
-        metrics.event_based(ev([("a", 2.0, 1.0, "dog")]), ev([]))
+        event_based.evaluate(ev([("a", 2.0, 1.0, "dog")]), ev([]))
     with pytest.raises(FormatError, match="columns"):
-        metrics.event_based(pd.DataFrame({"onset": [1.0]}), ev([]))
+        event_based.evaluate(pd.DataFrame({"onset": [1.0]}), ev([]))
 
 
 # ------------------------------------------------------------------ vs sed_scores_eval
@@ -186,7 +187,7 @@ def test_event_f1_agrees_with_sed_scores_eval(seed, threshold):
         offset_collar=0.2,
         offset_collar_rate=0.2,
     )
-    ours = metrics.event_based(ref, detections(scores, threshold), labels=classes)
+    ours = event_based.evaluate(ref, detections(scores, threshold), labels=classes)
     for label in classes:
         assert ours["class_wise"][label]["f1"] == pytest.approx(f[label], abs=1e-9)
         assert ours["class_wise"][label]["recall"] == pytest.approx(r[label], abs=1e-9)
@@ -197,11 +198,11 @@ def test_event_f1_agrees_with_sed_scores_eval(seed, threshold):
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000))
 def test_segment_f1_agrees_with_sed_scores_eval(seed):
-    from sed_scores_eval import segment_based
+    from sed_scores_eval import segment_based as reference_segment_based
 
     scores, truth, durations, ref, classes = random_scores(seed)
-    f, *_ = segment_based.fscore(scores, truth, durations, 0.5, segment_length=1.0)
-    ours = metrics.segment_based(ref, detections(scores, 0.5), labels=classes, durations=durations)
+    f, *_ = reference_segment_based.fscore(scores, truth, durations, 0.5, segment_length=1.0)
+    ours = segment_based.evaluate(ref, detections(scores, 0.5), labels=classes, durations=durations)
     for label in classes:
         assert ours["class_wise"][label]["f1"] == pytest.approx(f[label], abs=1e-9)
 
@@ -213,7 +214,7 @@ def test_psds_perfect_and_useless_scores(tmp_path):
     t = np.arange(101) * 0.1
     mid = (t[:-1] + t[1:]) / 2
     ref = ev([("a.wav", 2.0, 4.0, "dog"), ("a.wav", 6.0, 7.0, "cat"), ("b.wav", 1.0, 3.0, "cat")])
-    truth = metrics.ground_truth_dict(ref, ["a", "b"])
+    truth = psds.ground_truth_dict(ref, ["a", "b"])
     perfect, flat = {}, {}
     for key in ("a", "b"):
         values = np.zeros((100, 2))
@@ -222,8 +223,8 @@ def test_psds_perfect_and_useless_scores(tmp_path):
         perfect[key] = create_score_dataframe(values, t, classes)
         flat[key] = create_score_dataframe(np.full((100, 2), 0.5), t, classes)
     durations = {"a.wav": 10.0, "b.wav": 10.0}
-    good = metrics.psds(perfect, ref, durations)
-    bad = metrics.psds(flat, ref, durations)
+    good = psds.evaluate(perfect, ref, durations)
+    bad = psds.evaluate(flat, ref, durations)
     assert good["psds1"]["psds"] == pytest.approx(1.0)
     assert good["psds2"]["psds"] == pytest.approx(1.0)
     assert bad["psds1"]["psds"] == pytest.approx(0.0)
@@ -232,7 +233,8 @@ def test_psds_perfect_and_useless_scores(tmp_path):
     from sed_scores_eval.base_modules.io import write_sed_scores
 
     write_sed_scores(perfect, tmp_path / "scores")
-    assert metrics.psds(tmp_path / "scores", ref, durations)["psds1"]["psds"] == pytest.approx(1.0)
+    from_files = psds.evaluate(read_score_tables(tmp_path / "scores"), ref, durations)
+    assert from_files["psds1"]["psds"] == pytest.approx(1.0)
 
 
 def test_psds_needs_score_columns_for_reference_labels():
@@ -241,11 +243,11 @@ def test_psds_needs_score_columns_for_reference_labels():
     t = np.arange(11) * 1.0
     scores = {"a": create_score_dataframe(np.zeros((10, 1)), t, ["dog"])}
     with pytest.raises(FormatError, match="bird"):
-        metrics.psds(scores, ev([("a.wav", 1, 2, "bird")]), {"a": 10.0})
+        psds.evaluate(scores, ev([("a.wav", 1, 2, "bird")]), {"a": 10.0})
 
 
 def test_merge_overlapping_joins_connected_events():
-    merged = metrics.merge_overlapping(
+    merged = psds.merge_overlapping(
         ev([("a.wav", 1, 2, "dog"), ("a.wav", 2, 3, "dog"), ("a.wav", 2.5, 4, "cat")])
     )
     assert sorted(map(tuple, merged.values.tolist())) == [("a", 1, 3, "dog"), ("a", 2.5, 4, "cat")]
@@ -262,7 +264,7 @@ def test_merge_overlapping_joins_connected_events():
     ],
 )
 def test_audio_id(name, expected):
-    assert metrics.audio_id(name) == expected
+    assert audio_id(name) == expected
 
 
 # ------------------------------------------------------------------ CLI
@@ -312,7 +314,7 @@ def test_cli_evaluate_psds_and_table(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "event-based" in out and "segment-based" in out and "PSDS1" in out and "PSDS2" in out
-    expected = metrics.psds(scores, ref, durations)["psds1"]["psds"]
+    expected = psds.evaluate(scores, ref, durations)["psds1"]["psds"]
     assert f"PSDS1 {expected:.4f}" in out
 
 

@@ -26,7 +26,7 @@ from panns_core.training.synthetic import make_synthetic_dataset, write_project
 def test_fine_tuning_raises_event_f1_above_0_8(tmp_path):
     from panns_core.detection.inference import detect
     from panns_core.detection.postprocess import PostprocessParams, scores_to_events
-    from panns_core.evaluation import metrics
+    from panns_core.evaluation import event_based
     from panns_core.hub.resolve import load_detector
 
     data = make_synthetic_dataset(tmp_path / "audio", n_recordings=12, duration=10.0, seed=0)
@@ -55,5 +55,5 @@ def test_fine_tuning_raises_event_f1_above_0_8(tmp_path):
         recording=[str((data.directory / n).resolve()) for n in data.events["recording"]]
     )
     reference = reference[reference["recording"].isin(held_out)]
-    score = metrics.event_based(reference, pd.concat(estimated), labels=data.labels)
+    score = event_based.evaluate(reference, pd.concat(estimated), labels=data.labels)
     assert score["overall"]["f1"] > 0.8, score

@@ -44,11 +44,12 @@ def test_events_are_louder_than_background(tmp_path):
 
 
 def test_dcase_and_duration_files(tmp_path):
-    from panns_core.evaluation import metrics
+    from panns_core.evaluation import event_based
+    from panns_core.evaluation.io import read_durations, read_events
 
     data = make_synthetic_dataset(tmp_path, n_recordings=2, duration=5.0, seed=2)
-    ref = metrics.read_events(data.write_dcase(tmp_path / "ref.tsv"))
+    ref = read_events(data.write_dcase(tmp_path / "ref.tsv"))
     assert len(ref) == len(data.events)
-    assert metrics.event_based(ref, data.events)["overall"]["f1"] == 1.0
-    durations = metrics.read_durations(data.write_durations(tmp_path / "durations.tsv"))
+    assert event_based.evaluate(ref, data.events)["overall"]["f1"] == 1.0
+    durations = read_durations(data.write_durations(tmp_path / "durations.tsv"))
     assert durations == {p.stem: 5.0 for p in data.recordings}

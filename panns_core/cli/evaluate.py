@@ -41,27 +41,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import PannsError
-    from ..evaluation import metrics
+    from ..evaluation import io, psds, report
 
     if not args.estimated and not args.scores:
         raise PannsError("nothing to evaluate: give --estimated EVENTS and/or --scores DIR.")
-    reference = metrics.read_events(args.reference)
+    reference = io.read_events(args.reference)
     labels = [s.strip() for s in args.labels.split(",") if s.strip()] if args.labels else None
-    durations = metrics.read_durations(args.durations) if args.durations else None
+    durations = io.read_durations(args.durations) if args.durations else None
     result: dict = {}
     if args.estimated:
-        estimated = metrics.read_events(args.estimated)
+        estimated = io.read_events(args.estimated)
         result.update(
-            metrics.evaluate_events(reference, estimated, labels=labels, durations=durations)
+            report.evaluate_events(reference, estimated, labels=labels, durations=durations)
         )
     if args.scores:
-        tables = metrics.read_score_tables(args.scores)
+        tables = io.read_score_tables(args.scores)
         if durations is None:
             durations = {k: float(t["offset"].max()) for k, t in tables.items()}
-        result["psds"] = metrics.psds(tables, reference, durations)
+        result["psds"] = psds.evaluate(tables, reference, durations)
     if args.json:
         json.dump(result, sys.stdout)
         sys.stdout.write("\n")
     else:
-        print(metrics.format_report(result))
+        print(report.format_report(result))
     return 0
