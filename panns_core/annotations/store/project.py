@@ -451,22 +451,9 @@ class ProjectStore:
         return counts
 
     # -- models, training runs, cached scores -------------------------------------------
-    def add_model(self, model_id: str, *, path: str | os.PathLike | None = None,
-                  sha256: str | None = None, architecture: str | None = None,
-                  labels: list[str] | None = None, metadata: Mapping[str, Any] | None = None
-                  ) -> None:
-        """Record a model used in this project (insert or update by id)."""
-        self._write(
-            "INSERT INTO models (id, path, sha256, architecture, labels, metadata, added) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET path = excluded.path, "
-            "sha256 = excluded.sha256, architecture = excluded.architecture, "
-            "labels = excluded.labels, metadata = excluded.metadata",
-            (model_id, None if path is None else str(path), sha256, architecture,
-             None if labels is None else json.dumps(list(labels)),
-             None if metadata is None else json.dumps(dict(metadata)), time.time()),
-        )
-
     def models(self) -> list[dict[str, Any]]:
+        """The models recorded in this project's ``models`` table (projects written by
+        earlier versions may hold rows; nothing adds any now)."""
         rows = self._query(
             "SELECT id, path, sha256, architecture, labels, metadata, added FROM models "
             "ORDER BY added"
