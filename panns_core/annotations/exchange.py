@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import FormatError, PannsError, StoreError
@@ -128,6 +129,8 @@ class ImportItem:
     format: str | None = None
     events: pd.DataFrame | None = None
     error: str | None = None
+    already: int = 0
+    """Events of the file that the project holds already (left out of ``events``)."""
 
     @property
     def ok(self) -> bool:
@@ -164,7 +167,9 @@ def plan_import(store, paths: Iterable[str | os.PathLike], *, format: str | None
                 item.format = detect_format(decode(path.read_bytes(), str(path)), str(path))
             events = read_annotations(path, item.format)
             _match_recordings(store, events, path, fallback)
-            item.events = events
+            fresh = _not_in_project(store, events)
+            item.already = len(events) - len(fresh)
+            item.events = fresh
         except OSError as error:
             item.error = f"Cannot read {path}: {error.strerror or error}."
         except PannsError as error:
@@ -214,11 +219,51 @@ def _match_recordings(store, events: pd.DataFrame, path: Path, fallback: int | N
     events["recording"] = names.map(lambda k: str(resolved[k]))
 
 
+#: an imported event equals a project event with the same recording and label whose
+#: onset and offset are both within this many seconds
+SAME_EVENT_TOLERANCE = 1e-3
+
+
+def _not_in_project(store, events: pd.DataFrame) -> pd.DataFrame:
+    """``events`` (recording = project id as text) without those the project holds."""
+    if not len(events):
+        return events
+    keep = np.ones(len(events), dtype=bool)
+    for rec, rows in events.groupby("recording", sort=False):
+        existing = store.events(int(rec))
+        if not len(existing):
+            continue
+        by_label = {label: group[["onset", "offset"]].to_numpy(np.float64)
+                    for label, group in existing.groupby("label")}
+        for index, label, onset, offset in zip(rows.index, rows["label"], rows["onset"],
+                                               rows["offset"]):
+            spans = by_label.get(label)
+            if spans is None:
+                continue
+            if np.any((np.abs(spans[:, 0] - onset) <= SAME_EVENT_TOLERANCE)
+                      & (np.abs(spans[:, 1] - offset) <= SAME_EVENT_TOLERANCE)):
+                keep[events.index.get_loc(index)] = False
+    return events[keep].reset_index(drop=True)
+
+
 def import_operation(store, items: Iterable[ImportItem]):
-    """One AddEvents operation holding the events of every importable item."""
+    """One AddEvents operation holding the events of every importable item that the
+    project does not hold yet (checked again now, so items planned together and files
+    listing the same event twice add it once)."""
+    from .store import AddEvents
+
     frames = [item.events for item in items if item.ok and item.n_events]
     if not frames:
-        from .store import AddEvents
-
         return AddEvents(())
-    return store.make_add_events(pd.concat(frames, ignore_index=True))
+    events = pd.concat(frames, ignore_index=True)
+    key = pd.DataFrame({
+        "recording": events["recording"].astype(str),
+        "label": events["label"].astype(str),
+        "onset": np.round(events["onset"].to_numpy(np.float64) / SAME_EVENT_TOLERANCE),
+        "offset": np.round(events["offset"].to_numpy(np.float64) / SAME_EVENT_TOLERANCE),
+    })
+    events = events[~key.duplicated()].reset_index(drop=True)
+    events = _not_in_project(store, events)
+    if not len(events):
+        return AddEvents(())
+    return store.make_add_events(events)

@@ -95,9 +95,13 @@ def run_import(args: argparse.Namespace) -> int:
         if failed:
             raise PannsError("\n".join(item.error for item in failed))
         for item in items:
-            store.apply(import_operation(store, [item]))
+            op = import_operation(store, [item])
+            store.apply(op)
             store.ensure_labels(item.events["label"])
-            print(f"{item.n_events} events from {item.path}")
+            added = len(op.rows)
+            already = item.already + item.n_events - added
+            note = f" ({already} already in the project, not added again)" if already else ""
+            print(f"{added} events from {item.path}{note}")
     return 0
 
 

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
+import numpy as np
+
 from ...errors import StoreError
 from ...events import HUMAN, PROPOSED, STATUSES
 
@@ -299,7 +301,9 @@ class Batch(Operation):
 @dataclass(frozen=True)
 class ReplaceProposed(Operation):
     """A detection run: drop the recording's proposed events (of ``source`` only, when
-    given) and add ``rows``. Accepted, edited, rejected and added events stay."""
+    given) and add ``rows``. Accepted, edited, rejected and added events stay, and a new
+    proposal that overlaps a decided event of the same label is not added: the user has
+    already said what is there (a rejected region stays rejected for that label)."""
 
     recording_id: int
     rows: tuple[Row, ...]
@@ -313,7 +317,31 @@ class ReplaceProposed(Operation):
             sql += " AND source = ?"
             params.append(self.source)
         old = [row[0] for row in con.execute(sql, params)]
-        return Batch((DeleteEvents(old), AddEvents(self.rows)))._run(con)
+        rows = undecided(con, int(self.recording_id), self.rows)
+        return Batch((DeleteEvents(old), AddEvents(rows)))._run(con)
+
+
+def undecided(con: sqlite3.Connection, recording_id: int, rows: Sequence[Row]
+              ) -> tuple[Row, ...]:
+    """``rows`` without those overlapping a decided (not proposed) event of the same label
+    on the recording. Touching ends do not overlap."""
+    decided: dict[str, list[tuple[float, float]]] = {}
+    for label, onset, offset in con.execute(
+        "SELECT label, onset, offset FROM events WHERE recording_id = ? AND status != ?",
+        (recording_id, PROPOSED),
+    ):
+        decided.setdefault(label, []).append((onset, offset))
+    if not decided:
+        return tuple(rows)
+    on_at, off_at, label_at = (ROW_FIELDS.index(f) for f in ("onset", "offset", "label"))
+    spans = {label: np.array(v, dtype=np.float64) for label, v in decided.items()}
+    kept = []
+    for row in rows:
+        span = spans.get(row[label_at])
+        if span is not None and np.any((span[:, 0] < row[off_at]) & (span[:, 1] > row[on_at])):
+            continue
+        kept.append(row)
+    return tuple(kept)
 
 
 def resize(event_id: int, onset: float, offset: float, **fields: Any) -> UpdateEvents:
