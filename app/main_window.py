@@ -1,6 +1,6 @@
 """The annotator's main window: views stacked on one time axis, docks, menus, keys.
 
-The window only assembles and routes: state lives in :class:`~app.document.Document`,
+The window only assembles and routes: state lives in :class:`~app.model.Document`,
 drawing in :mod:`app.views`, sound in :class:`~app.player.Player`, detection in
 :class:`~app.panels.detection.DetectionPanel`. Other modules plug in with
 :meth:`MainWindow.add_dock` and :meth:`MainWindow.add_action`. Errors from any of them
@@ -14,7 +14,7 @@ import logging
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from panns_core.errors import PannsError
 
 from . import settings
-from .document import Document
+from .model import Document
 from .panels.detection import DetectionPanel
 from .player import PLAYING, Player
 from .views.base import format_time
@@ -78,12 +78,12 @@ class MainWindow(QMainWindow):
         doc = self.document
         doc.events.recording.connect(self._on_recording)
         doc.events.recordings.connect(self._on_recordings)
-        doc.events.view_range.connect(self._on_view_range)
-        doc.events.cursor.connect(self._on_cursor)
-        doc.events.history.connect(self._on_history)
+        doc.viewport.events.view_range.connect(self._on_view_range)
+        doc.viewport.events.cursor.connect(self._on_cursor)
+        doc.history.events.history.connect(self._on_history)
         doc.events.status.connect(self._on_status)
         doc.events.project.connect(self._on_project)
-        doc.events.selection.connect(self._on_selection)
+        doc.selection_model.events.selection.connect(self._on_selection)
         self.player.state_changed.connect(self._on_player_state)
         self.player.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
         if project is not None or doc.store is None:
@@ -634,7 +634,3 @@ Keys
   1-9 label from the vocabulary · Ctrl+Z undo · Ctrl+Shift+Z redo
   Ctrl+D detect · Ctrl+= / Ctrl+- zoom · Ctrl+0 whole recording · ←/→ scroll
 """
-
-
-def settings_store() -> QSettings:  # pragma: no cover - convenience for other modules
-    return settings.qsettings()

@@ -17,7 +17,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from .document import Document
+from .model import Document
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +94,6 @@ class Player(QObject):
         document.events.recording.connect(self._on_recording)
 
     # ------------------------------------------------------------------ public
-    @property
-    def playing(self) -> bool:
-        return self.state == PLAYING
-
     def toggle(self) -> None:
         """Space bar: play from the cursor (or the time selection), pause, resume."""
         if self.state == PLAYING:

@@ -1,7 +1,7 @@
 """Background work as generators (napari's ``thread_worker`` idea, written small).
 
-``create_worker(func, *args, **kwargs)`` wraps a function or generator function in a
-:class:`Worker` that runs on its own thread. A generator's values arrive on the Qt
+A :class:`Worker` (``Worker(func, *args, **kwargs)``) wraps a function or generator
+function and runs it on its own thread. A generator's values arrive on the Qt
 thread through ``yielded``; a yielded :class:`Progress` goes to ``progress`` instead.
 ``returned`` carries the return value, ``errored`` the exception, ``aborted`` says the
 work was cancelled, and ``finished`` always comes last. ``worker.cancel()`` sets a
@@ -102,10 +102,6 @@ class Worker:
         return self.signals.finished
 
     @property
-    def is_running(self) -> bool:
-        return self in _ACTIVE and not self._done.is_set()
-
-    @property
     def is_cancelled(self) -> bool:
         return self.cancel_event.is_set()
 
@@ -165,22 +161,6 @@ class Worker:
                 signals.yielded.emit(value)
 
 
-def create_worker(
-    func: Callable,
-    *args: Any,
-    _start: bool = True,
-    _connect: dict[str, Callable] | None = None,
-    **kwargs: Any,
-) -> Worker:
-    """Build (and by default start) a worker; ``_connect`` maps signal names to slots."""
-    worker = Worker(func, *args, **kwargs)
-    for name, slot in (_connect or {}).items():
-        getattr(worker.signals, name).connect(slot)
-    if _start:
-        worker.start()
-    return worker
-
-
 def active_workers() -> list[Worker]:
     with _LOCK:
         return list(_ACTIVE)
@@ -201,12 +181,11 @@ class WorkerSlot:
     """At most one live worker of a kind: starting a new one cancels the previous one.
 
     Used by views that recompute for the visible range: only the newest request
-    matters. Holds the owner weakly.
+    matters.
     """
 
-    def __init__(self, owner: object | None = None) -> None:
+    def __init__(self) -> None:
         self._worker: Worker | None = None
-        self._owner = weakref.ref(owner) if owner is not None else None
 
     @property
     def worker(self) -> Worker | None:

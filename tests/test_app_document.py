@@ -9,8 +9,8 @@ import sys
 import pandas as pd
 import pytest
 
-from app.document import Document
-from app.evented import EmitterGroup
+from app.model import Document
+from app.model.evented import EmitterGroup
 from panns_core import events as ev
 from panns_core.data import resource_path
 
@@ -25,11 +25,11 @@ def doc(tmp_path):
 
 
 def test_document_imports_no_qt():
-    assert "app.document" in sys.modules
+    assert "app.model" in sys.modules
     # the model itself never needs Qt; importing it in a fresh interpreter proves it
     import subprocess
 
-    code = "import sys, app.document; print(any(m.startswith('PySide6') for m in sys.modules))"
+    code = "import sys, app.model; print(any(m.startswith('PySide6') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"

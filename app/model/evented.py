@@ -124,6 +124,11 @@ class EmitterGroup:
             self._emitters[name] = emitter
             setattr(self, name, emitter)
 
+    def add(self, emitter: EventEmitter) -> None:
+        """Expose an emitter owned by another group (a document composing its models)."""
+        self._emitters[emitter.name] = emitter
+        setattr(self, emitter.name, emitter)
+
     def __iter__(self) -> Iterator[EventEmitter]:
         return iter(self._emitters.values())
 
@@ -141,10 +146,3 @@ class EmitterGroup:
         finally:
             for emitter in self:
                 emitter._blocked -= 1
-
-    def disconnect_object(self, obj: Any) -> None:
-        """Drop every bound-method callback of ``obj`` (a widget being closed)."""
-        for emitter in self:
-            emitter._refs = [
-                ref for ref in emitter._refs if ref._obj is None or ref._obj() is not obj
-            ]

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..document import Document
+from ..model import Document
 from ..workers import Worker
 
 log = logging.getLogger(__name__)
@@ -70,19 +70,23 @@ def load_model(spec: str | None):
 def detection_job(jobs: list[tuple[int, str]], spec: str | None, fast: bool = False,
                   cancel=None):
     """Yield ("chunk", rec_id, partial Scores) while scoring, ("done", rec_id, Scores)."""
+    from panns_core.audio.hashing import file_sha256
+    from panns_core.detection.device import choose_device, fast_mode
     from panns_core.detection.inference import ScoreAssembly, iter_detect
 
     detector = load_model(spec)
+    # the precision and the audio hash key the score cache (app.model.detection)
+    precision = fast_mode(choose_device(None), fast, detector.module)
     for rec_id, path in jobs:
         assembly = ScoreAssembly(detector)
         for chunk in iter_detect(path, detector, body_seconds=BODY_SECONDS, fast=fast,
                                  cancel=cancel):
             assembly.add(chunk)
-            scores = assembly.scores()
             if chunk.is_last:
-                yield ("done", rec_id, scores)
+                yield ("done", rec_id, assembly.scores(audio_hash=file_sha256(path),
+                                                       precision=precision))
             else:
-                yield ("chunk", rec_id, scores, chunk.fraction)
+                yield ("chunk", rec_id, assembly.scores(), chunk.fraction)
 
 
 class DetectionPanel(QWidget):
@@ -191,8 +195,8 @@ class DetectionPanel(QWidget):
             widget.valueChanged.connect(self._controls_changed)
         self.top_k_spin.valueChanged.connect(self._controls_changed)
         self.classes_edit.editingFinished.connect(self._controls_changed)
-        document.events.params.connect(self._on_params)
-        document.events.model.connect(self._on_model)
+        document.detection.events.params.connect(self._on_params)
+        document.detection.events.model.connect(self._on_model)
         document.events.recording.connect(self._update_buttons)
         document.events.recordings.connect(self._update_buttons)
         self.refresh_models()
@@ -305,7 +309,7 @@ class DetectionPanel(QWidget):
         self.progress.setFormat("cancelled")
         doc = self.document
         if doc.scores_partial:  # drop the half-drawn scores of the cancelled run
-            previous = doc._scores_by_recording.get(doc.recording.id) if doc.recording else None
+            previous = doc.finished_scores(doc.recording.id) if doc.recording else None
             doc.set_scores(previous, partial=False)
         doc.status("Detection cancelled; the events of finished recordings are kept.")
 

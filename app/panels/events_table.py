@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 
 from panns_core import events as ev
 
-from ..document import Document
+from ..model import Document
 from ..views import theme
 from ..views.base import format_time
 
@@ -178,9 +178,6 @@ class EventsTableModel(QAbstractTableModel):
         wanted = np.fromiter((int(i) for i in ids), dtype=np.int64)
         hit = np.isin(self._ids[self.order], wanted)
         return np.flatnonzero(hit).tolist()
-
-    def visible_ids(self) -> list[int]:
-        return self._ids[self.order].tolist()
 
     # ---------------------------------------------------------- Qt interface
     def rowCount(self, parent=None) -> int:  # noqa: N802
@@ -408,7 +405,7 @@ class EventsTablePanel(QWidget):
         self.table.activated_event.connect(self.play_requested.emit)
         self.table.label_requested.connect(lambda i: self.relabel_requested.emit([i]))
         document.events.annotations.connect(self._on_annotations)
-        document.events.selection.connect(self._on_doc_selection)
+        document.selection_model.events.selection.connect(self._on_doc_selection)
         document.events.vocabulary.connect(self._on_vocabulary)
         self._on_vocabulary(None)
         self._on_annotations(None)

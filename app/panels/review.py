@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from panns_core import events as ev
 
-from ..document import Document
+from ..model import Document
 from ..views import theme
 from ..views.base import format_time
 

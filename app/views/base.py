@@ -1,6 +1,6 @@
 """What every time view shares: one time axis, the cursor, the time selection.
 
-A :class:`TimeView` is a pyqtgraph ``PlotWidget`` bound to a :class:`~app.document.Document`.
+A :class:`TimeView` is a pyqtgraph ``PlotWidget`` bound to a :class:`~app.model.Document`.
 The document's ``view_range`` is the one truth about the visible time span: a view that
 is zoomed or panned by the user writes it, and every view follows the document's event
 (the view that started the change included, so the document's clamping wins). Mouse in
@@ -18,7 +18,7 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem
 
-from ..document import Document
+from ..model import Document
 from . import theme
 
 AXIS_WIDTH = 92  # fixed left-axis width so all views line up on the time axis
@@ -52,7 +52,6 @@ class TimeViewBox(pg.ViewBox):
         super().__init__(enableMenu=False)
         self._view_ref = weakref.ref(view)
         self.setMouseEnabled(x=False, y=False)  # we handle zoom and pan ourselves
-        self._pan_anchor: float | None = None
 
     @property
     def view(self) -> TimeView | None:
@@ -155,20 +154,15 @@ class TimeView(pg.PlotWidget):
         self.selection_region.setZValue(900)
         self.selection_region.hide()
         self.addItem(self.selection_region, ignoreBounds=True)
-        self._setting_range = False
-        document.events.view_range.connect(self._on_view_range)
-        document.events.cursor.connect(self._on_cursor)
-        document.events.time_selection.connect(self._on_time_selection)
+        document.viewport.events.view_range.connect(self._on_view_range)
+        document.viewport.events.cursor.connect(self._on_cursor)
+        document.viewport.events.time_selection.connect(self._on_time_selection)
         document.events.recording.connect(self._on_recording)
 
     # ------------------------------------------------------------ doc -> view
     def _on_view_range(self, event) -> None:
         start, stop = event.value
-        self._setting_range = True
-        try:
-            self.getViewBox().setXRange(start, stop, padding=0.0)
-        finally:
-            self._setting_range = False
+        self.getViewBox().setXRange(start, stop, padding=0.0)
         self.on_range_changed(start, stop)
 
     def _on_cursor(self, event) -> None:
@@ -209,13 +203,6 @@ class TimeView(pg.PlotWidget):
         """Widget (viewport) coordinates of a data point: for tests and tooltips."""
         scene = self.getViewBox().mapViewToScene(QPointF(x, y))
         return self.mapFromScene(scene).toPointF()
-
-    def sync_from_document(self) -> None:
-        """Apply the document's current state (used when a view is created late)."""
-        doc = self.document
-        self._on_view_range(type("E", (), {"value": doc.view_range})())
-        self.cursor_line.setValue(doc.cursor)
-        self.on_recording_changed(doc.recording)
 
     def shutdown(self) -> None:
         """Stop background work before the window closes."""

@@ -144,7 +144,7 @@ class EventsTrackView(TimeView):
         self.addItem(self.item)
         self._lane_lines: list[pg.InfiniteLine] = []
         document.events.annotations.connect(self._on_annotations)
-        document.events.selection.connect(self._on_selection)
+        document.selection_model.events.selection.connect(self._on_selection)
         document.events.vocabulary.connect(self._on_vocabulary)
         document.events.default_label.connect(self._on_annotations)
         self.setMouseTracking(True)
@@ -230,9 +230,6 @@ class EventsTrackView(TimeView):
             style = (QBrush(fill, pattern), pen)
             self._styles[key] = style
         return style
-
-    def preferred_height(self) -> int:
-        return 40 + 26 * self.n_lanes
 
     # ------------------------------------------------------------ doc -> view
     def _on_annotations(self, event=None) -> None:

@@ -1,6 +1,6 @@
 """Detection scores: a heatmap of the top classes over time, and curves with the threshold.
 
-Both follow ``doc.events.scores`` and redraw as chunks arrive while detection runs.
+Both follow ``doc.detection.events.scores`` and redraw as chunks arrive while detection runs.
 The threshold line in the curves view can be dragged; it sets the document's params,
 which re-derives the proposed events from the cached scores.
 """
@@ -56,7 +56,7 @@ class ProbabilityHeatmapView(TimeView):
         self.classes: list[int] = []
         self.message = pg.TextItem("", color=theme.MESSAGE, anchor=(0.5, 0.5))
         self.addItem(self.message, ignoreBounds=True)
-        document.events.scores.connect(self._on_scores)
+        document.detection.events.scores.connect(self._on_scores)
         self._show_empty()
 
     def _show_empty(self) -> None:
@@ -116,8 +116,8 @@ class ProbabilityCurvesView(TimeView):
         self.threshold_line.setBounds((0.01, 0.99))
         self.threshold_line.sigPositionChangeFinished.connect(self._on_threshold_dragged)
         self.addItem(self.threshold_line, ignoreBounds=True)
-        document.events.scores.connect(self._on_scores)
-        document.events.params.connect(self._on_params)
+        document.detection.events.scores.connect(self._on_scores)
+        document.detection.events.params.connect(self._on_params)
 
     def choose_classes(self, labels: list[str] | None) -> None:
         self.chosen = labels

@@ -24,17 +24,6 @@ class SpectrogramView(TiledImageView):
         super().__init__(document, parent)
         self._set_ticks()
 
-    def set_feature_config(self, feature_config) -> None:
-        """Use another model's front end (its rate, hop, mel bands)."""
-        if feature_config == self.feature_config:
-            return
-        self.feature_config = feature_config
-        self.n_bins = feature_config.mel_bins
-        self.frame_seconds = feature_config.frame_seconds
-        self.setYRange(0, self.n_bins, padding=0)
-        self._set_ticks()
-        self.reset()
-
     def tile_key(self, tile: int):
         return (str(self._path), self.feature_config, tile)
 

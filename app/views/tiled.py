@@ -39,7 +39,7 @@ class TiledImageView(TimeView):
         super().__init__(document, parent)
         self.cache = TileCache()
         self._items: dict[int, pg.ImageItem] = {}
-        self._slot = WorkerSlot(self)
+        self._slot = WorkerSlot()
         self._path = None
         self._pending: set[int] = set()
         self.colormap_name = "magma"
@@ -58,7 +58,7 @@ class TiledImageView(TimeView):
         self.overview_item.hide()
         self._overview: np.ndarray | None = None
         self._overview_done = 0
-        self._overview_slot = WorkerSlot(self)
+        self._overview_slot = WorkerSlot()
         self._overview_timer = QTimer(self)
         self._overview_timer.setSingleShot(True)
         self._overview_timer.setInterval(250)

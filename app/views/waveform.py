@@ -38,8 +38,8 @@ class WaveformView(TimeView):
         #: the drawn envelope is the complete one (the worker keeps filling ``pyramid``
         #: in place, so its own ``complete`` can run ahead of what is drawn)
         self.envelope_complete = False
-        self._envelope_slot = WorkerSlot(self)
-        self._samples_slot = WorkerSlot(self)
+        self._envelope_slot = WorkerSlot()
+        self._samples_slot = WorkerSlot()
         self._samples: tuple[float, float, np.ndarray, int] | None = None
         self._path = None
         self.message = pg.TextItem("", color=theme.MESSAGE, anchor=(0.5, 0.5))

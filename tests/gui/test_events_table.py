@@ -11,7 +11,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from app.document import Document
+from app.model import Document
 from app.panels.events_table import EVENT_ID_ROLE, KEYS, NOT_REJECTED, EventsTablePanel
 from panns_core import events as ev
 

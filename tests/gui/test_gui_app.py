@@ -73,7 +73,7 @@ def test_edits_survive_a_crash(tmp_path, demo_path):
     project = tmp_path / "crash.panns"
     result = _run_child(f"""
         import os
-        from app.document import Document
+        from app.model import Document
         doc = Document()
         doc.open_project({str(project)!r})
         doc.open_file({str(demo_path)!r})

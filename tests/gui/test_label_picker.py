@@ -16,7 +16,7 @@ from app.dialogs.label_picker import (
     match_score,
     rank_labels,
 )
-from app.document import Document
+from app.model import Document
 from panns_core import events as ev
 from panns_core.labels import audioset_labels
 

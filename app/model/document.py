@@ -1,0 +1,562 @@
+"""The document every widget binds to: plain Python with event emitters, no Qt.
+
+One :class:`Document` holds the open project (a
+:class:`~panns_core.annotations.store.ProjectStore`), the current recording
+(:class:`OpenRecording`) and its annotations, and composes the small models views
+listen to (napari ViewerModel style): :attr:`Document.viewport` (visible range, cursor,
+time span), :attr:`Document.selection_model` (selected events),
+:attr:`Document.detection` (model choice, params, scores and their cache) and
+:attr:`Document.history` (undo/redo). Each model owns its emitters; ``doc.events``
+lists them all beside the document's own (see :data:`EMITTERS`), so a view may listen
+to the one model it draws or to the document.
+
+Every annotation edit goes through one method here, which calls one store edit
+operation (committed at once) and records the inverse on :attr:`Document.history`, so
+undo/redo covers every change, a detection run included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from panns_core import events as ev
+
+from .detection import Detection
+from .evented import EmitterGroup
+from .history import History
+from .selection import Selection
+from .viewport import Viewport
+
+OWN_EMITTERS = (
+    "project",  # a project store was opened (value: path)
+    "recordings",  # the list of recordings changed
+    "recording",  # the current recording changed (value: OpenRecording | None)
+    "annotations",  # the current recording's events changed (extra: ids)
+    "default_label",  # label used for new events
+    "vocabulary",  # the project's label vocabulary changed
+    "status",  # a short message for the status bar
+)
+EMITTERS = (
+    *OWN_EMITTERS,
+    "selection",  # selected event ids (value: frozenset) - Selection
+    "cursor",  # playhead / cursor seconds (value: float) - Viewport
+    "view_range",  # visible (start, stop) seconds - Viewport
+    "time_selection",  # selected time span (start, stop) or None - Viewport
+    "scores",  # detection scores of the current recording (extra: partial) - Detection
+    "params",  # post-processing params (value: PostprocessParams) - Detection
+    "model",  # the chosen model spec (registry name or path, None = default) - Detection
+    "history",  # undo/redo availability changed - History
+)
+
+
+@dataclass(frozen=True)
+class OpenRecording:
+    """A recording of the open project as the window shows it (the store's row is
+    :class:`panns_core.annotations.store.project.Recording`)."""
+
+    id: int
+    path: Path
+    duration: float
+    sample_rate: int
+    channels: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+class Document:
+    """State of the annotator window; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.store = None
+        self.project_path: Path | None = None
+        self._recordings: list[OpenRecording] = []
+        self._recording: OpenRecording | None = None
+        self._annotations: pd.DataFrame = _empty_annotations()
+        self._default_label = "Speech"
+        self._unsubscribe = None  # the store subscription of the open project
+        self.viewport = Viewport()
+        self.selection_model = Selection(self._known_ids)
+        self.detection = Detection()
+        self.history = History(self._apply_raw)
+        self.events = EmitterGroup(self, OWN_EMITTERS)
+        for model in (self.selection_model, self.viewport, self.detection, self.history):
+            for emitter in model.events:
+                self.events.add(emitter)
+
+    # ------------------------------------------------------------ simple state
+    @property
+    def recordings(self) -> list[OpenRecording]:
+        return list(self._recordings)
+
+    @property
+    def recording(self) -> OpenRecording | None:
+        return self._recording
+
+    @property
+    def duration(self) -> float:
+        return self._recording.duration if self._recording else 0.0
+
+    @property
+    def annotations(self) -> pd.DataFrame:
+        """Events of the current recording (schema columns + ``id``), sorted by onset."""
+        return self._annotations
+
+    def _known_ids(self) -> set[int]:
+        frame = self._annotations
+        return set(frame["id"].astype(int)) if len(frame) else set()
+
+    # shortcuts to the composed models (the views' and tests' vocabulary)
+    @property
+    def selection(self) -> frozenset[int]:
+        return self.selection_model.ids
+
+    @selection.setter
+    def selection(self, ids: Iterable[int]) -> None:
+        self.selection_model.ids = ids
+
+    def select(self, event_id: int | None, *, extend: bool = False,
+               toggle: bool = False) -> None:
+        self.selection_model.select(event_id, extend=extend, toggle=toggle)
+
+    @property
+    def cursor(self) -> float:
+        return self.viewport.cursor
+
+    @cursor.setter
+    def cursor(self, seconds: float) -> None:
+        self.viewport.cursor = seconds
+
+    @property
+    def view_range(self) -> tuple[float, float]:
+        return self.viewport.view_range
+
+    @view_range.setter
+    def view_range(self, span: tuple[float, float]) -> None:
+        self.viewport.view_range = span
+
+    def zoom(self, factor: float, center: float | None = None) -> None:
+        self.viewport.zoom(factor, center)
+
+    def scroll(self, fraction: float) -> None:
+        self.viewport.scroll(fraction)
+
+    def show_all(self) -> None:
+        self.viewport.show_all()
+
+    @property
+    def time_selection(self) -> tuple[float, float] | None:
+        return self.viewport.time_selection
+
+    @time_selection.setter
+    def time_selection(self, span: tuple[float, float] | None) -> None:
+        self.viewport.time_selection = span
+
+    @property
+    def params(self):
+        return self.detection.params
+
+    @params.setter
+    def params(self, params) -> None:
+        self.detection.params = params
+
+    def update_params(self, **changes: Any) -> None:
+        self.detection.update_params(**changes)
+
+    @property
+    def model(self) -> str | None:
+        return self.detection.model
+
+    @model.setter
+    def model(self, spec: str | None) -> None:
+        self.detection.model = spec
+
+    @property
+    def default_label(self) -> str:
+        return self._default_label
+
+    @default_label.setter
+    def default_label(self, label: str) -> None:
+        if label and label != self._default_label:
+            self._default_label = label
+            self.events.default_label.emit(label)
+
+    def status(self, message: str) -> None:
+        self.events.status.emit(message)
+
+    # ------------------------------------------------------------------ scores
+    @property
+    def scores(self):
+        """Scores of the current recording (may be partial while detection runs)."""
+        return self.detection.scores
+
+    @property
+    def scores_partial(self) -> bool:
+        return self.detection.partial
+
+    def set_scores(self, scores, *, partial: bool = False, recording_id: int | None = None
+                   ) -> None:
+        """Scores of a recording (default: the current one); finished ones are kept."""
+        current = self._recording.id if self._recording is not None else None
+        if recording_id is not None and recording_id != current:
+            if not partial and scores is not None:
+                self.detection.memory.put(recording_id, scores)
+            return
+        if current is not None and not partial and scores is not None:
+            self.detection.memory.put(current, scores)
+        self.detection.show(scores, partial=partial)
+
+    def finished_scores(self, rec_id: int):
+        """A recording's last finished scores (memory or disk), or None."""
+        return self.detection.cached(self.store, rec_id)
+
+    def save_scores(self, rec_id: int, scores) -> None:
+        """Keep a finished run's scores on disk (see :mod:`app.model.detection`)."""
+        self.detection.save(self.store, rec_id, scores)
+
+    def derived_events(self) -> pd.DataFrame:
+        """Events the current scores and params give (not yet in the store)."""
+        return self.detection.derived_events(self._recording)
+
+    # ------------------------------------------------------------------ project
+    def open_project(self, path: str | Path) -> None:
+        """Open (or create) a project file; the current recording is closed."""
+        from panns_core.annotations.store import ProjectStore
+
+        store = ProjectStore(path)
+        self.close_project()
+        self.store = store
+        self.project_path = None if str(path) == ":memory:" else Path(path)
+        self._unsubscribe = store.subscribe(self._on_store_change)
+        self._reload_recordings()
+        self.events.project.emit(self.project_path)
+        self.events.vocabulary.emit(self.vocabulary())
+
+    def close_project(self) -> None:
+        if self.store is None:
+            return
+        self.set_recording(None)
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.store.close()
+        self.store = None
+        self.project_path = None
+        self._recordings = []
+        self.history.clear()
+        self.events.recordings.emit([])
+
+    def _require_store(self):
+        if self.store is None:
+            from panns_core.errors import StoreError
+
+            raise StoreError("No project is open. Open or create a project first.")
+        return self.store
+
+    def _reload_recordings(self) -> None:
+        store = self._require_store()
+        recordings = []
+        for rec in store.recordings():
+            recordings.append(
+                OpenRecording(rec.id, rec.path, float(rec.duration or 0.0),
+                          int(rec.sample_rate or 0), int(rec.channels or 1))
+            )
+        self._recordings = recordings
+        self.events.recordings.emit(self.recordings)
+
+    def add_recordings(self, paths: Iterable[str | Path]) -> list[int]:
+        """Add audio files to the project (header only, no decoding); returns their ids."""
+        store = self._require_store()
+        ids = [store.add_recording(Path(p), hash=False) for p in paths]
+        self._reload_recordings()
+        return ids
+
+    def open_file(self, path: str | Path) -> OpenRecording:
+        """Add ``path`` to the project if needed and make it the current recording."""
+        (rec_id,) = self.add_recordings([path])
+        self.set_recording(rec_id)
+        assert self._recording is not None
+        return self._recording
+
+    def set_recording(self, rec_id: int | None) -> None:
+        """Make a recording current: its events, whole-file view, cursor at 0."""
+        if rec_id is None:
+            new = None
+        else:
+            matches = [r for r in self._recordings if r.id == rec_id]
+            if not matches:
+                self._reload_recordings()
+                matches = [r for r in self._recordings if r.id == rec_id]
+            if not matches:
+                raise KeyError(rec_id)
+            new = matches[0]
+        if new == self._recording:
+            return
+        self._recording = new
+        self.selection_model.reset()
+        self.viewport.reset(new.duration if new else 0.0)
+        self.detection.load(self.store, new.id if new else None)
+        self._annotations = self._load_annotations()
+        self.events.recording.emit(new)
+        self.events.annotations.emit(self._annotations, ids=None)
+        self.events.selection.emit(self.selection)
+        self.viewport.emit_all()
+        self.events.scores.emit(self.scores, partial=False)
+
+    def _load_annotations(self) -> pd.DataFrame:
+        if self._recording is None or self.store is None:
+            return _empty_annotations()
+        frame = self.store.events(self._recording.id)
+        return frame.drop(columns=["recording_id"]).reset_index(drop=True)
+
+    def refresh_annotations(self, ids=None) -> None:
+        self._annotations = self._load_annotations()
+        self.selection_model.prune()
+        self.events.annotations.emit(self._annotations, ids=ids)
+
+    def _on_store_change(self, change) -> None:
+        if self._recording is not None and self._recording.id in change.recordings:
+            self.refresh_annotations(change.added | change.removed | change.updated)
+
+    # --------------------------------------------------------------- vocabulary
+    def vocabulary(self) -> list:
+        """The project's label vocabulary (store LabelEntry: name, colour, hotkey, ...)."""
+        return self.store.labels() if self.store is not None else []
+
+    def label_colours(self) -> dict[str, str]:
+        return {entry.name: entry.colour for entry in self.vocabulary() if entry.colour}
+
+    def add_label(self, name: str, **fields: Any) -> None:
+        self._require_store().add_label(name, **fields)
+        self.events.vocabulary.emit(self.vocabulary())
+
+    def ensure_labels(self, names: Iterable[str]) -> None:
+        self._require_store().ensure_labels(names)
+        self.events.vocabulary.emit(self.vocabulary())
+
+    def update_label(self, name: str, **fields: Any) -> None:
+        self._require_store().update_label(name, **fields)
+        self.events.vocabulary.emit(self.vocabulary())
+
+    def remove_label(self, name: str) -> None:
+        self._require_store().remove_label(name)
+        self.events.vocabulary.emit(self.vocabulary())
+
+    # -------------------------------------------------------------------- edits
+    def apply(self, op, text: str, merge_key: str | None = None):
+        """Apply a store operation as one undoable step; returns its inverse."""
+        inverse = self._apply_raw(op)
+        self.history.push(text, inverse, merge_key)
+        return inverse
+
+    def _apply_raw(self, op):
+        return self._require_store().apply(op)
+
+    def _current_id(self) -> int:
+        if self._recording is None:
+            from panns_core.errors import PannsError
+
+            raise PannsError("No recording is open. Open a recording first.")
+        return self._recording.id
+
+    def _ids(self, ids: Iterable[int] | None) -> list[int]:
+        return sorted(self.selection if ids is None else {int(i) for i in ids})
+
+    def _edited_status(self, event_id: int) -> str:
+        status = self.event(event_id)["status"]
+        return ev.ADDED if status == ev.ADDED else ev.EDITED
+
+    def add_event(self, onset: float, offset: float, label: str | None = None, *,
+                  select: bool = True) -> int:
+        """A human-added event; returns its id (and selects it)."""
+        from panns_core.annotations.store import AddEvents
+
+        onset, offset = sorted((float(onset), float(offset)))
+        onset = max(0.0, onset)
+        offset = min(self.duration, offset) if self.duration else offset
+        if offset - onset < 1e-3:
+            from panns_core.errors import PannsError
+
+            raise PannsError("An event needs a duration: drag over a span of time.")
+        label = label or self.default_label
+        op = AddEvents.from_records([{
+            "recording_id": self._current_id(), "onset": onset, "offset": offset,
+            "label": label, "source": ev.HUMAN, "status": ev.ADDED,
+        }])
+        inverse = self.apply(op, f"Add {label}")
+        new_id = int(inverse.ids[0])
+        if select:
+            self.selection = {new_id}
+        return new_id
+
+    def move_events(self, ids: Iterable[int] | None, delta: float) -> None:
+        """Shift events by ``delta`` seconds (clamped to the recording)."""
+        from panns_core.annotations.store import UpdateEvents
+
+        ids = self._ids(ids)
+        if not ids or delta == 0:
+            return
+        rows = self._annotations.set_index("id").loc[ids]
+        low = -float(rows["onset"].min())
+        high = self.duration - float(rows["offset"].max()) if self.duration else delta
+        delta = min(max(delta, low), max(high, low))
+        if abs(delta) < 1e-9:
+            return
+        changes = {
+            i: {"onset": float(rows.at[i, "onset"]) + delta,
+                "offset": float(rows.at[i, "offset"]) + delta,
+                "status": self._edited_status(i)}
+            for i in ids
+        }
+        self.apply(UpdateEvents.each(changes), f"Move {len(ids)} event(s)")
+
+    def resize_event(self, event_id: int, onset: float, offset: float) -> None:
+        from panns_core.annotations.store import resize
+
+        onset, offset = sorted((float(onset), float(offset)))
+        onset = max(0.0, onset)
+        if self.duration:
+            offset = min(self.duration, offset)
+        offset = max(offset, onset + 1e-3)
+        self.apply(resize(event_id, onset, offset, status=self._edited_status(event_id)),
+                   "Resize event")
+
+    def relabel(self, ids: Iterable[int] | None, label: str) -> None:
+        from panns_core.annotations.store import UpdateEvents
+
+        ids = self._ids(ids)
+        if not ids or not label:
+            return
+        changes = {i: {"label": label, "status": self._edited_status(i)} for i in ids}
+        self.apply(UpdateEvents.each(changes), f"Label {len(ids)} event(s) {label}")
+        self.default_label = label
+
+    def delete_events(self, ids: Iterable[int] | None = None) -> None:
+        from panns_core.annotations.store import DeleteEvents
+
+        ids = self._ids(ids)
+        if ids:
+            self.apply(DeleteEvents(ids), f"Delete {len(ids)} event(s)")
+
+    def accept(self, ids: Iterable[int] | None = None) -> None:
+        """Confirm events: proposed/rejected ones become accepted (edited/added stay)."""
+        from panns_core.annotations.store import UpdateEvents
+
+        ids = self._ids(ids)
+        frame = self._annotations.set_index("id")
+        changes = {
+            i: {"status": ev.ACCEPTED} for i in ids
+            if frame.at[i, "status"] in (ev.PROPOSED, ev.REJECTED)
+        }
+        if changes:
+            self.apply(UpdateEvents.each(changes), f"Accept {len(changes)} event(s)")
+
+    def reject(self, ids: Iterable[int] | None = None) -> None:
+        from panns_core.annotations.store import set_status
+
+        ids = self._ids(ids)
+        frame = self._annotations.set_index("id")
+        ids = [i for i in ids if frame.at[i, "status"] != ev.REJECTED]
+        if ids:
+            self.apply(set_status(ids, ev.REJECTED), f"Reject {len(ids)} event(s)")
+
+    def set_note(self, event_id: int, note: str) -> None:
+        from panns_core.annotations.store import UpdateEvents
+
+        self.apply(UpdateEvents.set([event_id], note=note), "Edit note")
+
+    def apply_detection(self, events: pd.DataFrame, *, source: str | None = None,
+                        live: bool = False) -> None:
+        """Replace the current recording's proposed events by ``events`` (one undo step).
+
+        ``live=True`` (threshold sliders) folds consecutive re-derivations into one step.
+        """
+        store = self._require_store()
+        rec_id = self._current_id()
+        op = store.make_replace_proposed(rec_id, events, source=None)
+        n = len(events)
+        text = f"Detection: {n} proposed event(s)"
+        self.apply(op, text, merge_key=f"detect:{rec_id}" if live else None)
+        if not live:
+            self.history.seal()
+
+    def apply_detection_to(self, rec_id: int, events: pd.DataFrame) -> None:
+        """A detection run's proposals for any recording of the project (one undo step)."""
+        store = self._require_store()
+        op = store.make_replace_proposed(rec_id, events, source=None)
+        name = next((r.name for r in self._recordings if r.id == rec_id), str(rec_id))
+        self.apply(op, f"Detection on {name}: {len(events)} proposed event(s)")
+        self.history.seal()
+
+    def rederive_events(self) -> int:
+        """Re-derive proposed events from the cached scores with the current params."""
+        if self.scores is None or self._recording is None:
+            return 0
+        events = self.derived_events()
+        self.apply_detection(events, source=self.scores.model_id, live=True)
+        return len(events)
+
+    def undo(self) -> bool:
+        return self.history.undo()
+
+    def redo(self) -> bool:
+        return self.history.redo()
+
+    # ----------------------------------------------------------------- queries
+    def event(self, event_id: int) -> pd.Series:
+        rows = self._annotations[self._annotations["id"] == event_id]
+        if rows.empty:
+            raise KeyError(event_id)
+        return rows.iloc[0]
+
+    def event_at(self, seconds: float, label: str | None = None) -> int | None:
+        """Id of the shortest event covering ``seconds`` (optionally of one label)."""
+        frame = self._annotations
+        if frame.empty:
+            return None
+        hit = (frame["onset"] <= seconds) & (frame["offset"] >= seconds)
+        if label is not None:
+            hit &= frame["label"] == label
+        hits = frame[hit]
+        if hits.empty:
+            return None
+        return int(hits.loc[(hits["offset"] - hits["onset"]).idxmin(), "id"])
+
+    def labels_in_use(self) -> list[str]:
+        """Labels of the current recording's events, in order of first appearance."""
+        frame = self._annotations.sort_values("onset", kind="stable")
+        return list(dict.fromkeys(frame["label"]))
+
+    def neighbour_event(self, step: int) -> int | None:
+        """The next (+1) or previous (-1) event from the selection or the cursor."""
+        frame = self._annotations.sort_values(["onset", "id"], kind="stable")
+        if frame.empty:
+            return None
+        ids = list(frame["id"].astype(int))
+        if self.selection:
+            positions = [ids.index(i) for i in self.selection if i in ids]
+            pos = (max(positions) if step > 0 else min(positions)) + step
+        else:
+            onsets = frame["onset"].to_numpy()
+            if step > 0:
+                pos = int(np.searchsorted(onsets, self.cursor, side="right"))
+            else:
+                pos = int(np.searchsorted(onsets, self.cursor, side="left")) - 1
+        if 0 <= pos < len(ids):
+            return ids[pos]
+        return None
+
+
+def _empty_annotations() -> pd.DataFrame:
+    frame = ev.empty_events()
+    frame.insert(0, "id", pd.Series(dtype=np.int64))
+    return frame
+
+
