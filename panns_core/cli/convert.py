@@ -24,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path,
                         help="file to write (default: the input's name with the new extension)")
     parser.add_argument("--recording",
-                        help="recording name for formats that do not name one (e.g. Audacity)")
+                        help="recording name for events whose file names none (Audacity, "
+                             "Sonic Visualiser); default when writing a format that names "
+                             "recordings: the input file's stem")
     parser.set_defaults(func=run)
 
 
@@ -39,15 +41,35 @@ def output_path(source: Path, fmt: str) -> Path:
     return source.with_name(stem + EXTENSIONS[fmt])
 
 
+def source_stem(source: Path) -> str:
+    """The input's name without its annotation extension (``a.selections.txt`` -> ``a``)."""
+    return output_path(source, "dcase").name[: -len(".tsv")]
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..annotations.formats import format_name, read_annotations, write_annotations
+    from ..annotations.formats import (
+        MULTI_RECORDING,
+        format_name,
+        read_annotations,
+        write_annotations,
+    )
     from ..errors import FormatError
 
     fmt = format_name(args.to_format)
-    events = read_annotations(args.input, args.from_format, recording=args.recording)
+    events = read_annotations(args.input, args.from_format)
     out = args.out or output_path(args.input, fmt)
     if out.resolve() == args.input.resolve():
         raise FormatError(f"Refusing to overwrite the input {args.input}; pass --out.")
+    unnamed = events["recording"].astype(str) == ""
+    if unnamed.any() and fmt in MULTI_RECORDING:
+        # A target that names each event's recording never gets an empty filename column.
+        if args.recording is not None:
+            name, why = args.recording, "given with --recording"
+        else:
+            name, why = source_stem(args.input), "the file's stem; choose another with --recording"
+        events.loc[unnamed, "recording"] = name
+        print(f"{args.input.name} names no recording; its events are written for "
+              f"recording {name!r} ({why}).")
     write_annotations(events, out, fmt)
     print(f"{len(events)} events -> {out}")
     return 0

@@ -19,14 +19,15 @@ label_studio        recording, onset, offset, label, confidence, note; source an
 ==================  ======================================================================
 
 Tabs cannot be held in dcase and raven cells (refused on write); line breaks cannot be
-held by any format but label_studio.
+held by any format but label_studio. DCASE cells are quoted as the csv module does, so a
+file written here reads back the same in pandas, sed_eval and this program.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -114,6 +115,8 @@ def detect_format(text: str, name: str = "<text>") -> str:
             return "audacity"
         if len(tabs) == 4 and is_number(tabs[1]) and is_number(tabs[2]):
             return "dcase"
+        if len(tabs) == 4 and tabs[0].strip() and not "".join(tabs[1:]).strip():
+            return "dcase"  # a file listed without events (DESED style)
         commas = first.split(",")
         if len(commas) >= 2 and is_number(commas[0]) and len(tabs) == 1:
             return "sonic_visualiser"
@@ -156,22 +159,38 @@ def read_annotations(
     return loads_annotations(data, format, name=str(path), recording=recording)
 
 
-def dumps_annotations(events: pd.DataFrame, format: str) -> str:
-    """The text of an annotation file holding ``events`` in ``format``."""
-    return _module(format_name(format)).write(events)
+def dumps_annotations(
+    events: pd.DataFrame, format: str, *, recordings: Iterable[str] | None = None,
+) -> str:
+    """The text of an annotation file holding ``events`` in ``format``.
+
+    ``recordings``: every recording the file covers; in DCASE each one without events
+    gets an empty row, as the DESED metadata and sed_eval expect (default: the
+    ``attrs["recordings"]`` a DCASE read left on ``events``). Other formats ignore it.
+    """
+    fmt = format_name(format)
+    if fmt == "dcase":
+        from .dcase import write as write_dcase
+
+        return write_dcase(events, recordings)
+    return _module(fmt).write(events)
 
 
 def write_annotations(
-    events: pd.DataFrame, path: str | os.PathLike, format: str | None = None,
+    events: pd.DataFrame, path: str | os.PathLike, format: str | None = None, *,
+    recordings: Iterable[str] | None = None,
 ) -> Path:
-    """Write events to ``path`` (format from the extension when not given)."""
+    """Write events to ``path`` (format from the extension when not given).
+
+    ``recordings``: see :func:`dumps_annotations`.
+    """
     path = Path(path)
     fmt = format_name(format) if format else _from_extension(path.name)
     if fmt is None:
         raise FormatError(
             f"Cannot tell the format from the name {path.name!r}; pass one of {', '.join(FORMATS)}."
         )
-    text = dumps_annotations(events, fmt)
+    text = dumps_annotations(events, fmt, recordings=recordings)
     _write_text(path, text)
     return path
 

@@ -1,10 +1,19 @@
 """DCASE / sed_eval tab-separated files.
 
 * strong labels: ``filename<TAB>onset<TAB>offset<TAB>event_label`` (header optional;
-  a row with only a filename means "no events in this file"; a 3-column file without
-  filename holds one recording's ``onset offset label``);
-* weak labels: ``filename<TAB>event_labels`` with the labels joined by commas;
+  a row with a filename and empty onset, offset and label -- or only a filename --
+  means "this file was annotated and has no events", as in the DESED metadata and
+  sed_eval's reader; a 3-column file without filename holds one recording's
+  ``onset offset label``);
+* weak labels: ``filename<TAB>event_labels`` with the labels joined by commas (an
+  empty second column: no labels);
 * durations: ``filename<TAB>duration``.
+
+Cells follow the csv module's quoting rules (as pandas, dcase_util and sed_eval read
+them): a cell holding a double quote is written quoted with the quote doubled, and a
+quoted cell reads back without its quotes. Every filename listed, with or without
+events, is kept in the read frame's ``attrs["recordings"]``; the writer adds an empty
+row for each recording given in ``recordings`` that has no events.
 
 Tabs and line breaks cannot appear in a filename or label (refused on write); weak
 labels additionally cannot hold commas.
@@ -12,8 +21,10 @@ labels additionally cannot hold commas.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
@@ -35,20 +46,44 @@ NAME = "DCASE TSV"
 HEADER = ("filename", "onset", "offset", "event_label")
 WEAK_HEADER = ("filename", "event_labels")
 DURATION_HEADER = ("filename", "duration")
+#: ``frame.attrs`` key of every recording a DCASE file lists (with or without events)
+RECORDINGS_ATTR = "recordings"
 
 
 def _header(fields: list[str]) -> tuple[str, ...]:
     return tuple(f.strip().lower() for f in fields)
 
 
+def split_row(line: str) -> list[str]:
+    """One line's tab-separated cells, unquoted as the csv module (and pandas) read them."""
+    return next(csv.reader([line], delimiter="\t", quotechar='"', strict=False), [""])
+
+
+def join_rows(rows: Iterable[Iterable[str]]) -> str:
+    """Tab-separated lines, quoted where the csv module needs it (cells with a ``"``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter="\t", quotechar='"', lineterminator="\n",
+                        quoting=csv.QUOTE_MINIMAL)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _no_events(fields: list[str]) -> bool:
+    """A row naming a file and nothing else (trailing cells empty): a file without events."""
+    return len(fields) <= 4 and fields[0].strip() != "" and all(
+        not f.strip() for f in fields[1:]
+    )
+
+
 def read(text: str, name: str) -> pd.DataFrame:
     rows: list[dict] = []
+    listed: dict[str, None] = {}
     columns: dict[str, int] | None = None
     for number, line in lines(text):
         if not line.strip():
             continue
-        fields = line.split("\t")
-        if columns is None and not rows:
+        fields = split_row(line)
+        if columns is None and not rows and not listed:
             head = _header(fields)
             if head and head[0] == "filename":
                 if head == WEAK_HEADER:
@@ -73,7 +108,9 @@ def read(text: str, name: str) -> pd.DataFrame:
                 columns = {"onset": 0, "offset": 1, "event_label": 2}
             else:
                 columns = {n: i for i, n in enumerate(HEADER)}
-        if len(fields) == 1 and "filename" in columns:
+        if "filename" in columns and _no_events(fields):
+            listed.setdefault(fields[columns["filename"]] if len(fields) > columns["filename"]
+                              else fields[0], None)
             continue  # a file without events
         width = max(columns.values()) + 1
         if len(fields) != width:
@@ -84,29 +121,66 @@ def read(text: str, name: str) -> pd.DataFrame:
                     f"{where(name, number)}: expected {width} tab-separated columns "
                     f"({', '.join(n for n in columns)}), found {len(fields)}."
                 )
+        if not fields[columns["onset"]].strip() and not fields[columns["offset"]].strip():
+            raise FormatError(
+                f"{where(name, number)}: the label {fields[columns['event_label']]!r} has no "
+                "onset and offset; a weak label (no times) belongs in a weak-label file "
+                "(filename, event_labels)."
+            )
         onset = parse_number(fields[columns["onset"]], name, number, "onset")
         offset = parse_number(fields[columns["offset"]], name, number, "offset")
         check_times(onset, offset, name, number)
+        recording = fields[columns["filename"]] if "filename" in columns else ""
+        if "filename" in columns:
+            listed.setdefault(recording, None)
         rows.append(
             {
-                "recording": fields[columns["filename"]] if "filename" in columns else "",
+                "recording": recording,
                 "onset": onset,
                 "offset": offset,
                 "label": fields[columns["event_label"]],
             }
         )
-    return to_frame(rows)
+    frame = to_frame(rows)
+    if listed:
+        frame.attrs[RECORDINGS_ATTR] = list(listed)
+    return frame
 
 
-def write(events: pd.DataFrame) -> str:
+def write(events: pd.DataFrame, recordings: Iterable[str] | None = None) -> str:
+    """The TSV of ``events``; ``recordings`` without events get an empty row (DESED style).
+
+    ``recordings`` defaults to ``events.attrs["recordings"]`` (set by :func:`read`); with
+    it, rows are grouped by recording in that order (events of other recordings last).
+    """
+    if recordings is None:
+        recordings = events.attrs.get(RECORDINGS_ATTR)
     frame = check_events(events)
-    out = ["\t".join(HEADER)]
-    for row in frame.itertuples(index=False):
-        recording, label = text_field(row.recording), text_field(row.label)
-        refuse_breaks(recording, "file name", NAME, "\t")
+    names = [text_field(r) for r in frame["recording"]]
+    for name in dict.fromkeys(names):
+        refuse_breaks(name, "file name", NAME, "\t")
+    order = list(range(len(frame)))
+    empty: list[str] = []
+    rank: dict[str, int] = {}
+    if recordings is not None:
+        wanted = [text_field(r) for r in dict.fromkeys(recordings)]
+        rank = {name: i for i, name in enumerate(wanted)}
+        order.sort(key=lambda i: rank.get(names[i], len(wanted)))
+        have = set(names)
+        for name in wanted:
+            refuse_breaks(name, "file name", NAME, "\t")
+        empty = [name for name in wanted if name not in have and name != ""]
+    rows: list[list[str]] = [list(HEADER)]
+    records = list(frame.itertuples(index=False))
+    for i in order:
+        row = records[i]
+        label = text_field(row.label)
         refuse_breaks(label, "label", NAME, "\t")
-        out.append(f"{recording}\t{fmt(row.onset)}\t{fmt(row.offset)}\t{label}")
-    return "\n".join(out) + "\n"
+        while empty and rank[empty[0]] < rank.get(names[i], len(rank)):
+            rows.append([empty.pop(0), "", "", ""])
+        rows.append([names[i], fmt(row.onset), fmt(row.offset), label])
+    rows.extend([name, "", "", ""] for name in empty)
+    return join_rows(rows)
 
 
 def read_weak(text: str, name: str) -> dict[str, list[str]]:
@@ -115,7 +189,7 @@ def read_weak(text: str, name: str) -> dict[str, list[str]]:
     for number, line in lines(text):
         if not line.strip():
             continue
-        fields = line.split("\t")
+        fields = split_row(line)
         if not result and _header(fields) == WEAK_HEADER:
             continue
         if len(fields) > 2:
@@ -123,19 +197,19 @@ def read_weak(text: str, name: str) -> dict[str, list[str]]:
                 f"{where(name, number)}: expected 'filename<TAB>label,label,...', "
                 f"found {len(fields)} columns."
             )
-        labels = [] if len(fields) == 1 or fields[1] == "" else fields[1].split(",")
+        labels = [] if len(fields) == 1 or not fields[1].strip() else fields[1].split(",")
         result.setdefault(fields[0], []).extend(labels)
     return result
 
 
 def write_weak(labels: Mapping[str, list[str]]) -> str:
-    out = ["\t".join(WEAK_HEADER)]
+    rows = [list(WEAK_HEADER)]
     for filename, names in labels.items():
         refuse_breaks(filename, "file name", "weak-label TSV", "\t")
         for label in names:
             refuse_breaks(label, "label", "weak-label TSV", "\t,")
-        out.append(f"{filename}\t{','.join(names)}")
-    return "\n".join(out) + "\n"
+        rows.append([filename, ",".join(names)])
+    return join_rows(rows)
 
 
 def weak_from_events(events: pd.DataFrame) -> dict[str, list[str]]:
@@ -153,7 +227,7 @@ def read_durations(text: str, name: str) -> dict[str, float]:
     for number, line in lines(text):
         if not line.strip():
             continue
-        fields = line.split("\t")
+        fields = split_row(line)
         if not result and _header(fields) == DURATION_HEADER:
             continue
         if len(fields) != 2:
@@ -169,10 +243,10 @@ def read_durations(text: str, name: str) -> dict[str, float]:
 
 
 def write_durations(durations: Mapping[str, float]) -> str:
-    out = ["\t".join(DURATION_HEADER)]
+    rows = [list(DURATION_HEADER)]
     for filename, duration in durations.items():
         refuse_breaks(filename, "file name", "duration TSV", "\t")
         if not math.isfinite(duration) or duration < 0:
             raise FormatError(f"The duration of {filename!r} ({duration!r}) is not valid.")
-        out.append(f"{filename}\t{fmt(duration)}")
-    return "\n".join(out) + "\n"
+        rows.append([filename, fmt(duration)])
+    return join_rows(rows)
