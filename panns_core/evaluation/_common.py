@@ -57,11 +57,14 @@ def clean_events(events: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame
 
 
-def select_labels(
-    ref: pd.DataFrame, est: pd.DataFrame, labels: Iterable[str] | None
+def prepare(
+    reference: pd.DataFrame, estimated: pd.DataFrame, labels: Iterable[str] | None
 ) -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
-    """The evaluated classes (``labels`` in order, else every label seen, sorted), and
-    the reference and estimated events restricted to them."""
+    """Both event tables cleaned (:func:`clean_events`), the evaluated classes
+    (``labels`` in order, else every label seen, sorted), and the two tables
+    restricted to those classes."""
+    ref = clean_events(reference, "reference")
+    est = clean_events(estimated, "estimated")
     if labels is not None:
         classes = list(dict.fromkeys(labels))
     else:
@@ -79,6 +82,9 @@ def event_dicts(frame: pd.DataFrame) -> list[dict]:
     ]
 
 
+ERROR_RATE_KEYS = ("error_rate", "substitution_rate", "deletion_rate", "insertion_rate")
+
+
 def _nan_to_none(value: Any) -> float | None:
     value = float(value)
     return None if math.isnan(value) else value
@@ -88,17 +94,14 @@ def summarise(results: dict, reference: pd.DataFrame, estimated: pd.DataFrame) -
     """sed_eval's nested result dict -> our flat dict of floats (NaN -> None)."""
 
     def one(block: dict) -> dict:
-        f = block.get("f_measure", {})
-        e = block.get("error_rate", {})
-        return {
-            "f1": _nan_to_none(f.get("f_measure", float("nan"))),
-            "precision": _nan_to_none(f.get("precision", float("nan"))),
-            "recall": _nan_to_none(f.get("recall", float("nan"))),
-            "error_rate": _nan_to_none(e.get("error_rate", float("nan"))),
-            "substitution_rate": _nan_to_none(e.get("substitution_rate", float("nan"))),
-            "deletion_rate": _nan_to_none(e.get("deletion_rate", float("nan"))),
-            "insertion_rate": _nan_to_none(e.get("insertion_rate", float("nan"))),
+        f, e, nan = block.get("f_measure", {}), block.get("error_rate", {}), float("nan")
+        values = {
+            "f1": f.get("f_measure", nan),
+            "precision": f.get("precision", nan),
+            "recall": f.get("recall", nan),
+            **{key: e.get(key, nan) for key in ERROR_RATE_KEYS},
         }
+        return {key: _nan_to_none(value) for key, value in values.items()}
 
     overall = one(results["overall"])
     overall["n_ref"] = len(reference)

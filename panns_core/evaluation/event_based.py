@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from ._common import clean_events, event_dicts, quiet_sed_eval, select_labels, summarise
+from ._common import event_dicts, prepare, quiet_sed_eval, summarise
 
 ONSET_COLLAR = 0.2
 OFFSET_COLLAR_RATE = 0.2
@@ -34,9 +34,7 @@ def evaluate(
     estimated events of other labels are ignored.
     """
     sed_eval = quiet_sed_eval()
-    ref = clean_events(reference, "reference")
-    est = clean_events(estimated, "estimated")
-    classes, ref, est = select_labels(ref, est, labels)
+    classes, ref, est = prepare(reference, estimated, labels)
     metric = sed_eval.sound_event.EventBasedMetrics(
         event_label_list=classes,
         t_collar=onset_collar,

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
-from ._common import audio_id, clean_events, event_dicts, quiet_sed_eval, select_labels, summarise
+from ._common import audio_id, event_dicts, prepare, quiet_sed_eval, summarise
 
 SEGMENT_SECONDS = 1.0
 
@@ -30,9 +30,7 @@ def evaluate(
     events are insertions; an empty one adds true-negative segments).
     """
     sed_eval = quiet_sed_eval()
-    ref = clean_events(reference, "reference")
-    est = clean_events(estimated, "estimated")
-    classes, ref, est = select_labels(ref, est, labels)
+    classes, ref, est = prepare(reference, estimated, labels)
     lengths = {audio_id(k): float(v) for k, v in (durations or {}).items()}
     metric = sed_eval.sound_event.SegmentBasedMetrics(
         event_label_list=classes, time_resolution=segment_seconds
