@@ -54,3 +54,23 @@ class Cancelled(PannsError):
 
     def __init__(self, message: str = "Cancelled.") -> None:
         super().__init__(message)
+
+
+#: import name -> what to ``pip install`` when it is missing
+_DISTRIBUTIONS = {
+    "pkg_resources": "setuptools<81",
+    "PySide6": "PySide6-Essentials",
+    "sed_eval": "sed_eval",
+    "sed_scores_eval": "sed_scores_eval",
+    "dcase_util": "dcase_util",
+    "sklearn": "scikit-learn",
+    "yaml": "pyyaml",
+}
+
+
+def missing_module_message(error: ModuleNotFoundError) -> str:
+    """One line that says which package a missing import needs and how to install it."""
+    module = (error.name or "").split(".")[0] or "?"
+    package = _DISTRIBUTIONS.get(module, module)
+    return (f"this needs the Python package {package!r}, which is not installed; install it "
+            f"with: pip install '{package}' (or reinstall panns-annotator: pip install .)")

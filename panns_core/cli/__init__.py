@@ -4,7 +4,8 @@ Each subcommand lives in its own module of this package and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` (called with the
 parsed arguments, returning an exit code). Heavy imports happen inside ``func`` so
 ``panns-sed --help`` stays fast. Every :class:`~panns_core.errors.PannsError` is printed
-as one line and turns into exit code 1: no traceback reaches the user for bad input.
+as one line and turns into exit code 1: no traceback reaches the user for bad input; a
+missing Python package is one line naming what to install.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import Cancelled, PannsError
+from ..errors import Cancelled, PannsError, missing_module_message
 
 # One module per subcommand group, in the order shown by --help.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -61,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except PannsError as error:
         print(f"panns-sed: error: {error}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as error:  # an optional piece missing: say what to install
+        print(f"panns-sed: error: {missing_module_message(error)}", file=sys.stderr)
         return 1
 
 
