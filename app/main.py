@@ -57,9 +57,9 @@ def create_window(files: Sequence[str] = (), project: str | None = None, demo: b
     window = MainWindow(project=project)
     window.show()
     if files:
-        window._guard(window.open_files, list(files))
+        window.guard(window.open_files, list(files))
     elif demo or settings.first_start():
-        window._guard(window.open_demo)
+        window.guard(window.open_demo)
     settings.mark_started()
     return window
 

@@ -1,10 +1,13 @@
 """The annotator's main window: views stacked on one time axis, docks, menus, keys.
 
-The window only assembles and routes: state lives in :class:`~app.model.Document`,
-drawing in :mod:`app.views`, sound in :class:`~app.player.Player`, detection in
-:class:`~app.panels.detection.DetectionPanel`. Other modules plug in with
-:meth:`MainWindow.add_dock` and :meth:`MainWindow.add_action`. Errors from any of them
-reach :meth:`MainWindow.show_error`, which shows the message of a PannsError (never a
+The window is a shell: it assembles and routes. State lives in
+:class:`~app.model.Document`, drawing in :mod:`app.views`, sound in
+:class:`~app.player.Player`; the docks come from the one panel list
+(:data:`app.panels.PANELS`), kept in ``window.panels`` (name -> widget) and
+``window.docks`` (name -> dock); the open modal dialog of a kind is in
+``window.dialogs`` (see :meth:`MainWindow.run_dialog`). Panels add menu actions with
+:meth:`MainWindow.add_action`. Errors from any of them reach
+:meth:`MainWindow.show_error`, which shows the message of a PannsError (never a
 traceback); the store has already committed every finished edit.
 """
 
@@ -17,12 +20,11 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QDialog,
     QDockWidget,
     QFileDialog,
     QInputDialog,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMessageBox,
     QScrollBar,
@@ -35,8 +37,10 @@ from PySide6.QtWidgets import (
 from panns_core.errors import PannsError
 
 from . import settings
+from .dialogs.io_dialogs import open_export, open_import
+from .dialogs.label_picker import add_event_with_label, pick_label
 from .model import Document
-from .panels.detection import DetectionPanel
+from .panels import PANELS
 from .player import PLAYING, Player
 from .views.base import format_time
 from .views.events_track import EventsTrackView
@@ -68,16 +72,20 @@ class MainWindow(QMainWindow):
         self.resize(1400, 860)
         self.document = document or Document()
         self.player = Player(self.document, self)
+        self.panels: dict[str, QWidget] = {}  # panel name -> its widget (app.panels)
+        self.docks: dict[str, QDockWidget] = {}  # panel name -> its dock
+        self.dialogs: dict[str, QDialog] = {}  # kind -> the modal dialog open now
+        self.label_picker = pick_label  # (window, document, ids) -> label or None
+        self.last_error: str | None = None
+        self.quiet_errors = False  # errors only in the status bar (tests, screenshots)
+        self._layout_done = False
         self._build_views()
         self._build_docks()
         self._build_actions()
-        from .plugins import install_all
-
-        install_all(self)  # events table, review, label picker, import/export, fine-tune
+        self._build_panel_actions()
         self._build_status_bar()
         doc = self.document
         doc.events.recording.connect(self._on_recording)
-        doc.events.recordings.connect(self._on_recordings)
         doc.viewport.events.view_range.connect(self._on_view_range)
         doc.viewport.events.cursor.connect(self._on_cursor)
         doc.history.events.history.connect(self._on_history)
@@ -132,32 +140,38 @@ class MainWindow(QMainWindow):
         # before any dock exists: changing corners later leaves a stale tab bar behind)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.recordings_list = QListWidget()
-        self.recordings_list.itemActivated.connect(self._on_recording_item)
-        self.recordings_list.itemClicked.connect(self._on_recording_item)
-        self.recordings_dock = self.add_dock("Recordings", self.recordings_list,
-                                             Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.detection_panel = DetectionPanel(self.document)
-        self.detection_panel.failed.connect(self.show_error)
-        self.detection_panel.manage_models.connect(self.open_model_manager)
-        self.detection_dock = self.add_dock("Detection", self.detection_panel,
-                                            Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks([self.recordings_dock], [170], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.detection_dock], [300], Qt.Orientation.Horizontal)
+        for panel in PANELS:
+            widget = panel.create(self)
+            dock = QDockWidget(panel.title, self)
+            dock.setObjectName(f"dock_{panel.name}")
+            dock.setWidget(widget)
+            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                             | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+            self.addDockWidget(panel.area, dock)
+            self.panels[panel.name] = widget
+            self.docks[panel.name] = dock
+            if panel.tabify_with is not None:
+                front = self.docks[panel.tabify_with]
+                self.tabifyDockWidget(front, dock)
+                front.raise_()
+            if panel.hidden:
+                dock.hide()
+        self._size_side_docks()
 
-    def add_dock(self, title: str, widget: QWidget,
-                 area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea) -> QDockWidget:
-        """Dock a panel (plug-in point for other modules); returns the dock."""
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
-        dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        self.addDockWidget(area, dock)
-        if hasattr(self, "view_menu"):
-            self.view_menu.addAction(dock.toggleViewAction())
-        return dock
+    def _size_side_docks(self) -> None:
+        for panel in PANELS:
+            if panel.width is not None:
+                self.resizeDocks([self.docks[panel.name]], [panel.width],
+                                 Qt.Orientation.Horizontal)
+
+    def _build_panel_actions(self) -> None:
+        """After the window's own menus: each panel's View toggle and menu actions."""
+        for panel in PANELS:
+            if panel.view_toggle:
+                self.view_menu.addAction(self.docks[panel.name].toggleViewAction())
+            if panel.add_actions is not None:
+                panel.add_actions(self, self.panels[panel.name])
 
     def add_action(self, menu: str | None, text: str, slot,
                    shortcut: str | QKeySequence | None = None, tip: str = "") -> QAction:
@@ -169,7 +183,7 @@ class MainWindow(QMainWindow):
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         if tip:
             action.setStatusTip(tip)
-        action.triggered.connect(lambda *_: self._guard(slot))
+        action.triggered.connect(lambda *_: self.guard(slot))
         if menu is not None:  # None: a window shortcut without a menu entry
             self.menus[menu].addAction(action)
         self.addAction(action)
@@ -189,6 +203,9 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         add("File", "Open the &demo recording", self.open_demo)
         self.menus["File"].addSeparator()
+        add("File", "&Import annotations…", lambda: open_import(self), "Ctrl+Shift+I")
+        add("File", "&Export annotations…", lambda: open_export(self), "Ctrl+Shift+E")
+        self.menus["File"].addSeparator()
         add("File", "&Quit", self.close, QKeySequence.StandardKey.Quit)
         # Edit
         self.undo_action = add("Edit", "&Undo", self.document.undo, QKeySequence.StandardKey.Undo)
@@ -207,6 +224,8 @@ class MainWindow(QMainWindow):
         for digit in range(1, 10):
             add(None, f"Label {digit} from the vocabulary",
                 lambda d=digit: self.apply_vocabulary_label(d), str(digit))
+        add("Edit", "Add event with &label…", lambda: add_event_with_label(self),
+            "Shift+Return", tip="Pick a label, then add an event over the time selection")
         # View
         add("View", "Zoom &in", lambda: self.document.zoom(0.5), "Ctrl+=")
         add("View", "Zoom &out", lambda: self.document.zoom(2.0), "Ctrl+-")
@@ -239,9 +258,10 @@ class MainWindow(QMainWindow):
         self.menus["Play"].addAction(self.loop_action)
         self.addAction(self.loop_action)
         # Detect
-        add("Detect", "&Detect in this recording", self.detection_panel.run, "Ctrl+D")
-        add("Detect", "Detect in &all recordings", self.detection_panel.run_all, "Ctrl+Shift+D")
-        add("Detect", "&Cancel detection", self.detection_panel.cancel)
+        detection = self.panels["detection"]
+        add("Detect", "&Detect in this recording", detection.run, "Ctrl+D")
+        add("Detect", "Detect in &all recordings", detection.run_all, "Ctrl+Shift+D")
+        add("Detect", "&Cancel detection", detection.cancel)
         # Models
         add("Models", "&Model manager…", self.open_model_manager)
         # Help
@@ -255,7 +275,7 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)
-        if not getattr(self, "_layout_done", False):
+        if not self._layout_done:
             self._layout_done = True
             # once now, once more after a window manager settled the final size
             QTimer.singleShot(0, self.apply_default_layout)
@@ -274,8 +294,7 @@ class MainWindow(QMainWindow):
                     self.tabifyDockWidget(first, dock)
             first.raise_()
             self.resizeDocks([first], [max(150, self.height() // 4)], Qt.Orientation.Vertical)
-        self.resizeDocks([self.recordings_dock], [170], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.detection_dock], [300], Qt.Orientation.Horizontal)
+        self._size_side_docks()
         total = max(300, self.splitter.height())
         shares = [0.13, 0.25, 0.17, 0.17, 0.28] if not self.wavegram.isVisible() else \
             [0.12, 0.2, 0.14, 0.12, 0.14, 0.28]
@@ -350,7 +369,7 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction("(none)").setEnabled(False)
         for path in files:
             action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _=False, p=path: self._guard(self.open_files, [p]))
+            action.triggered.connect(lambda _=False, p=path: self.guard(self.open_files, [p]))
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if event.mimeData().hasUrls():
@@ -360,7 +379,7 @@ class MainWindow(QMainWindow):
         paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
         if paths:
             event.acceptProposedAction()
-            self._guard(self.open_files, paths)
+            self.guard(self.open_files, paths)
 
     # ------------------------------------------------------------------ editing
     def accept_selected(self) -> None:
@@ -412,25 +431,12 @@ class MainWindow(QMainWindow):
             self.document.default_label = entry.name
 
     def relabel_dialog(self, ids=None) -> None:
-        """Ask for a label for ``ids`` (default: the selection). The label picker module
-        replaces this when it is installed (``self.label_picker``)."""
+        """Ask for a label for ``ids`` (default: the selection) with ``self.label_picker``."""
         doc = self.document
         ids = list(ids) if ids is not None else sorted(doc.selection)
         if not ids:
             return
-        picker = getattr(self, "label_picker", None)
-        if picker is not None:
-            label = picker(self, doc, ids)
-        else:
-            from panns_core.labels import audioset_labels
-
-            names = [e.name for e in doc.vocabulary()]
-            names += [n for n in audioset_labels().names if n not in names]
-            current = doc.event(ids[0])["label"]
-            label, ok = QInputDialog.getItem(self, "Label", "Label for the selected events:",
-                                             names, max(0, names.index(current))
-                                             if current in names else 0, True)
-            label = label if ok else None
+        label = self.label_picker(self, doc, ids)
         if label:
             doc.relabel(ids, label)
 
@@ -475,30 +481,10 @@ class MainWindow(QMainWindow):
         path = event.value
         self.setWindowTitle(f"PANNs Annotator — {Path(path).name if path else 'no project'}")
 
-    def _on_recordings(self, event) -> None:
-        self.recordings_list.blockSignals(True)
-        self.recordings_list.clear()
-        current = self.document.recording
-        for rec in self.document.recordings:
-            item = QListWidgetItem(f"{rec.name}\n{format_time(rec.duration, 1000)}")
-            item.setData(Qt.ItemDataRole.UserRole, rec.id)
-            item.setToolTip(str(rec.path))
-            self.recordings_list.addItem(item)
-            if current is not None and rec.id == current.id:
-                item.setSelected(True)
-                self.recordings_list.setCurrentItem(item)
-        self.recordings_list.blockSignals(False)
-
-    def _on_recording_item(self, item: QListWidgetItem) -> None:
-        rec_id = item.data(Qt.ItemDataRole.UserRole)
-        if self.document.recording is None or self.document.recording.id != rec_id:
-            self._guard(self.document.set_recording, rec_id)
-
     def _on_recording(self, event) -> None:
         rec = event.value
         self.empty_hint.setVisible(rec is None)
         self.splitter.setVisible(rec is not None)
-        self._on_recordings(None)
         if rec is not None:
             self.setWindowTitle(f"{rec.name} — PANNs Annotator")
         self._update_scrollbar()
@@ -560,7 +546,7 @@ class MainWindow(QMainWindow):
         from .dialogs.model_manager import ModelManagerDialog
 
         dialog = ModelManagerDialog(self)
-        dialog.models_changed.connect(self.detection_panel.refresh_models)
+        dialog.models_changed.connect(self.panels["detection"].refresh_models)
         dialog.models_changed.connect(self.wavegram.refresh_model)
         dialog.models_changed.connect(self.heatmap.refresh_hint)
         dialog.exec()
@@ -577,8 +563,19 @@ class MainWindow(QMainWindow):
             "with PANNs CNN14 models (Kong et al., 2020).",
         )
 
+    def run_dialog(self, kind: str, dialog: QDialog) -> int:
+        """``dialog.exec()``, with the dialog in ``self.dialogs[kind]`` while it is open
+        (tests drive it there); it is deleted afterwards."""
+        self.dialogs[kind] = dialog
+        try:
+            return dialog.exec()
+        finally:
+            self.dialogs.pop(kind, None)
+            dialog.deleteLater()
+
     # ------------------------------------------------------------------- errors
-    def _guard(self, func, *args):
+    def guard(self, func, *args):
+        """Run ``func(*args)``; an error goes to :meth:`show_error` (returns None)."""
         try:
             return func(*args)
         except Exception as error:
@@ -595,7 +592,7 @@ class MainWindow(QMainWindow):
                     "Your edits are saved. Please report this with the log.")
         self.last_error = text
         self.statusBar().showMessage(text.splitlines()[0], 10000)
-        if getattr(self, "quiet_errors", False):
+        if self.quiet_errors:
             return
         box = QMessageBox(QMessageBox.Icon.Warning, "PANNs Annotator", text,
                           QMessageBox.StandardButton.Ok, self)
@@ -606,7 +603,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop playback and every worker of the window (idempotent)."""
         self.player.shutdown()
-        self.detection_panel.shutdown()
+        self.panels["detection"].shutdown()
         for view in self.views:
             view.shutdown()
         from .workers import cancel_all

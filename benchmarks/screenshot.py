@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     if fitted:
         path = fitted_checkpoint(home, resource_path("demo.flac"), DEMO_EVENTS)
         registry.import_checkpoint(path, "CNN14 SED (demo-fitted)")
-    window.detection_panel.refresh_models()
+    window.panels["detection"].refresh_models()
     window.open_files([resource_path("demo.flac")])
     doc = window.document
     colours = {"Bird vocalization, bird call, bird song": "#45c46b", "Bark": "#ff9f40",
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     for i, (label, colour) in enumerate(colours.items(), start=1):
         doc.add_label(label, colour=colour, hotkey=str(i))
 
-    panel = window.detection_panel
+    panel = window.panels["detection"]
     panel.threshold_spin.setValue(0.5)
     panel.median_spin.setValue(0.64)
     panel.run()

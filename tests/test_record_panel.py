@@ -12,7 +12,7 @@ import soundfile as sf
 from capture_feed import FifoSource
 from PySide6.QtCore import Qt
 
-from app.record_panel import RecordPanel
+from app.panels.recording.widget import RecordPanel
 
 pytestmark = pytest.mark.gui
 

@@ -188,20 +188,14 @@ def open_finetune(window) -> None:
     from panns_core.errors import PannsError
 
     doc = window.document
-    panel = window.training_panel
+    panel = window.panels["training"]
     if doc.store is None or doc.project_path is None:
         raise PannsError("Fine-tuning needs a project saved in a file: open or create one.")
     if panel.running:
         raise PannsError("A fine-tuning run is already going; cancel it or wait for it.")
     dialog = FineTuneDialog(doc, window)
-    window._finetune_dialog = dialog
-    try:
-        if dialog.exec() != QDialog.DialogCode.Accepted:
-            return
-        args = dialog.train_args()
-    finally:
-        window._finetune_dialog = None
-        dialog.deleteLater()
-    panel.start(args)
-    window.training_dock.show()
-    window.training_dock.raise_()
+    if window.run_dialog("finetune", dialog) != QDialog.DialogCode.Accepted:
+        return
+    panel.start(dialog.train_args())  # the dialog is deleted later, on the event loop
+    window.docks["training"].show()
+    window.docks["training"].raise_()

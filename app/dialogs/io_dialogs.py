@@ -423,13 +423,7 @@ class ImportDialog(QDialog):
 def _run_dialog(window, dialog_class) -> None:
     if window.document.store is None:
         return
-    dialog = dialog_class(window.document, window)
-    window._io_dialog = dialog
-    try:
-        dialog.exec()
-    finally:
-        window._io_dialog = None
-        dialog.deleteLater()
+    window.run_dialog("io", dialog_class(window.document, window))
 
 
 def open_export(window) -> None:
@@ -439,17 +433,3 @@ def open_export(window) -> None:
 def open_import(window) -> None:
     _run_dialog(window, ImportDialog)
 
-
-def install(window) -> None:
-    menu = window.menus["File"]
-    quit_action = next((a for a in menu.actions() if a.text().replace("&", "") == "Quit"), None)
-    export_action = window.add_action("File", "&Export annotations…",
-                                      lambda: open_export(window), "Ctrl+Shift+E")
-    import_action = window.add_action("File", "&Import annotations…",
-                                      lambda: open_import(window), "Ctrl+Shift+I")
-    if quit_action is not None:  # keep Quit last
-        menu.removeAction(export_action)
-        menu.removeAction(import_action)
-        menu.insertAction(quit_action, import_action)
-        menu.insertAction(quit_action, export_action)
-        menu.insertSeparator(quit_action)

@@ -233,13 +233,8 @@ def pick_label(window, document, ids=None, *, title: str = "Label",
         prompt = f"Label for {len(ids)} event(s):" if len(ids) > 1 else "Label for the event:"
     dialog = LabelPickerDialog(document, window, current=current or document.default_label,
                                title=title, prompt=prompt)
-    window._label_dialog = dialog  # tests reach the open dialog here
-    try:
-        dialog.exec()
-        return dialog.chosen
-    finally:
-        window._label_dialog = None
-        dialog.deleteLater()
+    window.run_dialog("label", dialog)  # tests reach the open dialog in window.dialogs
+    return dialog.chosen
 
 
 def add_event_with_label(window) -> None:
@@ -258,9 +253,3 @@ def add_event_with_label(window) -> None:
         doc.default_label = label
         doc.status(f"New events get the label {label}.")
 
-
-def install(window) -> None:
-    window.label_picker = pick_label
-    window.add_action("Edit", "Add event with &label…", lambda: add_event_with_label(window),
-                      "Shift+Return",
-                      tip="Pick a label, then add an event over the time selection")

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from ..model import Document
 from ..workers import Worker
+from . import RIGHT, Panel
 
 log = logging.getLogger(__name__)
 
@@ -451,3 +452,13 @@ def _spin(low, high, step, value, decimals, suffix=""):
         spin.setSuffix(suffix)
     spin.setKeyboardTracking(False)
     return spin
+
+
+def _create(window) -> DetectionPanel:
+    panel = DetectionPanel(window.document)
+    panel.failed.connect(window.show_error)
+    panel.manage_models.connect(window.open_model_manager)
+    return panel
+
+
+PANEL = Panel("detection", "Detection", RIGHT, _create, view_toggle=False, width=300)

@@ -46,6 +46,7 @@ from panns_core import events as ev
 from ..model import Document
 from ..views import theme
 from ..views.base import format_time
+from . import BOTTOM, Panel
 
 # (key, header, tooltip)
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -567,21 +568,23 @@ def _runs(rows: list[int]):
     yield start, prev
 
 
-def install(window) -> EventsTablePanel:
-    """Dock the events table in ``window`` (bottom area) and wire play/relabel."""
+def _create(window) -> EventsTablePanel:
     panel = EventsTablePanel(window.document)
     panel.play_requested.connect(window.player.play_event)
     panel.relabel_requested.connect(window.relabel_dialog)
     panel.failed.connect(window.show_error)
-    window.events_table = panel
-    window.events_table_dock = window.add_dock(
-        "Events table", panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+    return panel
+
+
+def _add_actions(window, panel: EventsTablePanel) -> None:
     window.add_action("View", "Find in events table", lambda: _focus_search(panel),
                       QKeySequence.StandardKey.Find)
-    return panel
 
 
 def _focus_search(panel: EventsTablePanel) -> None:
     panel.window().show()
     panel.search.setFocus()
     panel.search.selectAll()
+
+
+PANEL = Panel("events_table", "Events table", BOTTOM, _create, _add_actions)

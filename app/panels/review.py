@@ -28,6 +28,7 @@ from panns_core import events as ev
 from ..model import Document
 from ..views import theme
 from ..views.base import format_time
+from . import RIGHT, Panel
 
 KEYS = {"accept": "A", "reject": "R", "skip": "S", "back": "B"}
 
@@ -47,6 +48,7 @@ class ReviewPanel(QWidget):
         self.index = 0
         self.active = False
         self.counts = {"accepted": 0, "rejected": 0, "skipped": 0}
+        self.key_owner: _KeyOwner | None = None  # set when docked in a window
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -309,28 +311,28 @@ class _KeyOwner:
             self.disabled = []
 
 
-def install(window) -> ReviewPanel:
+def _create(window) -> ReviewPanel:
     panel = ReviewPanel(window.document)
     panel.play_requested.connect(window.player.play_event)
     panel.failed.connect(window.show_error)
     for action in panel.key_actions.values():
         window.addAction(action)
-    owner = _KeyOwner(window, panel)
-    panel._key_owner = owner
-    panel.active_changed.connect(owner)
-    window.review_panel = panel
-    window.review_dock = window.add_dock("Review", panel, Qt.DockWidgetArea.RightDockWidgetArea)
-    detection_dock = getattr(window, "detection_dock", None)
-    if detection_dock is not None:
-        window.tabifyDockWidget(detection_dock, window.review_dock)
-        detection_dock.raise_()
+    panel.key_owner = _KeyOwner(window, panel)
+    panel.active_changed.connect(panel.key_owner)
+    return panel
+
+
+def _add_actions(window, panel: ReviewPanel) -> None:
+    dock = window.docks["review"]
 
     def start_review():
-        window.review_dock.show()
-        window.review_dock.raise_()
+        dock.show()
+        dock.raise_()
         panel.toggle()
 
     window.add_action("Edit", "Re&view proposed events", start_review, "Ctrl+R",
                       tip="Step through the proposals, most uncertain first: A accept, "
                           "R reject, S skip, B back")
-    return panel
+
+
+PANEL = Panel("review", "Review", RIGHT, _create, _add_actions, tabify_with="detection")

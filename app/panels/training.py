@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..views import theme
+from . import BOTTOM, Panel
 
 METRIC_ROWS = (
     ("event_f1", "Event F1"),
@@ -359,32 +360,28 @@ class _MetricsGrid(QWidget):
         return self.cells[row, column].text()
 
 
-def install(window) -> TrainingPanel:
+def _add_actions(window, panel: TrainingPanel) -> None:
     from ..dialogs.finetune import open_finetune
 
-    panel = TrainingPanel()
-    window.training_panel = panel
-    window.training_dock = window.add_dock("Training", panel,
-                                           Qt.DockWidgetArea.BottomDockWidgetArea)
-    events_dock = getattr(window, "events_table_dock", None)
-    if events_dock is not None:
-        window.tabifyDockWidget(events_dock, window.training_dock)
-        events_dock.raise_()
+    detection = window.panels["detection"]
 
     def use_model(name: str) -> None:
-        window.detection_panel.refresh_models()
+        detection.refresh_models()
         window.document.model = name
         window.document.status(f"Detection now uses {name}.")
 
     def detect_with(name: str) -> None:
         use_model(name)
-        window.detection_panel.run()
+        detection.run()
 
     panel.use_model_requested.connect(use_model)
     panel.detect_requested.connect(detect_with)
-    panel.finished.connect(lambda _event: window.detection_panel.refresh_models())
+    panel.finished.connect(lambda _event: detection.refresh_models())
     window.add_action("Models", "&Fine-tune on this project…", lambda: open_finetune(window),
                       "Ctrl+Shift+T", tip="Train a model on your corrected events")
     window.add_action("Models", "Cancel fine-tuning", panel.cancel)
     window.closed.connect(panel.shutdown)  # never leave a training process behind
-    return panel
+
+
+PANEL = Panel("training", "Training", BOTTOM, lambda _window: TrainingPanel(), _add_actions,
+              tabify_with="events_table")

@@ -235,8 +235,8 @@ def test_table_docked_in_the_window_plays_and_relabels(make_main_window, qtbot, 
     window = make_main_window()
     window.open_files([demo_path])
     doc = window.document
-    panel = window.events_table
-    assert window.events_table_dock.isVisible()
+    panel = window.panels["events_table"]
+    assert window.docks["events_table"].isVisible()
     doc.store.add_events(_events(30, seed=6), doc.recording.id)
     assert panel.model.rowCount() == 30
     _click_row(panel, 12)

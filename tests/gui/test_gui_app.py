@@ -110,7 +110,7 @@ def test_model_manager_download_progress_cancel_resume(make_main_window, qtbot,
     window = make_main_window()
     dialog = ModelManagerDialog(window)
     dialog.quiet_errors = True
-    dialog.models_changed.connect(window.detection_panel.refresh_models)
+    dialog.models_changed.connect(window.panels["detection"].refresh_models)
     qtbot.addWidget(dialog)
     assert [row["name"] for row in dialog.rows()] == ["Cnn6"]
     dialog.select_name("Cnn6")
@@ -137,7 +137,7 @@ def test_model_manager_download_progress_cancel_resume(make_main_window, qtbot,
     assert dialog.rows()[0]["installed"]
     # the second request resumed where the cancelled one stopped
     assert model_server.ranges()[-1] is not None
-    assert window.detection_panel.model_combo.findData("Cnn6") >= 0
+    assert window.panels["detection"].model_combo.findData("Cnn6") >= 0
     dialog.close()
 
 

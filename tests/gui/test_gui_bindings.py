@@ -10,7 +10,7 @@ pytestmark = pytest.mark.gui
 
 def test_params_bind_both_ways(make_main_window):
     window = make_main_window()
-    doc, panel = window.document, window.detection_panel
+    doc, panel = window.document, window.panels["detection"]
     changes = []
     doc.events.params.connect(lambda e: changes.append(e.value))
     doc.update_params(threshold=0.42, off_threshold=0.2, min_duration=0.5)

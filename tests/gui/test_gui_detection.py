@@ -25,14 +25,14 @@ def _install_model(window, checkpoint):
 
     dialog = ModelManagerDialog(window)
     dialog.quiet_errors = True
-    dialog.models_changed.connect(window.detection_panel.refresh_models)
+    dialog.models_changed.connect(window.panels["detection"].refresh_models)
     dialog.import_file(str(checkpoint), "tiny-sed")
     names = [row["name"] for row in dialog.rows() if row["installed"]]
     assert "tiny-sed" in names
     dialog.select_name("tiny-sed")
     dialog.set_default_selected()
     dialog.close()
-    panel = window.detection_panel
+    panel = window.panels["detection"]
     assert panel.model_combo.currentData() == "tiny-sed"
     assert window.document.model == "tiny-sed"
     return panel
@@ -55,7 +55,7 @@ def test_detect_stream_rederive_and_undo(make_main_window, qtbot, demo_path, sed
     QTest.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     assert panel.running
     qtbot.waitUntil(lambda: not panel.running, timeout=120000)
-    assert window.__dict__.get("last_error") is None
+    assert window.last_error is None
 
     # scores arrived chunk by chunk before the final ones
     partial = [n for is_partial, n in seen if is_partial]
@@ -100,9 +100,9 @@ def test_detect_stream_rederive_and_undo(make_main_window, qtbot, demo_path, sed
     again.document.set_recording(rec_id)
     assert again.document.scores is not None
     np.testing.assert_array_equal(again.document.scores.probabilities, scores.probabilities)
-    again.detection_panel.threshold_spin.setValue(0.8)
-    again.detection_panel.flush()
-    assert again.detection_panel.worker is None
+    again.panels["detection"].threshold_spin.setValue(0.8)
+    again.panels["detection"].flush()
+    assert again.panels["detection"].worker is None
     pd.testing.assert_frame_equal(
         _events_key(again.document.annotations),
         _events_key(scores_to_events(scores, again.document.params)))

@@ -58,7 +58,7 @@ def test_open_demo_shows_waveform(make_main_window, qtbot, demo_path):
     for view in window.views:
         start, stop = view.getViewBox().viewRange()[0]
         assert (start, stop) == pytest.approx(doc.view_range, abs=1e-6)
-    assert window.recordings_list.count() == 1
+    assert window.panels["recordings"].count() == 1
 
 
 def test_mouse_and_keyboard_editing_with_full_undo_redo(make_main_window, qtbot, demo_path):
@@ -256,7 +256,7 @@ def test_bad_file_shows_message_not_traceback(make_main_window, qtbot, tmp_path,
     doc.add_event(1.0, 2.0, "Dog")
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF....WAVEjunk")
-    window._guard(window.open_files, [bad])
+    window.guard(window.open_files, [bad])
     assert "broken.wav" in window.last_error
     assert "Traceback" not in window.last_error
     assert doc.recording.name == "demo.flac"

@@ -151,7 +151,7 @@ def test_menu_opens_export_dialog(make_main_window, qtbot, demo_path, tmp_path):
     seen = []
 
     def drive():
-        dialog = getattr(window, "_io_dialog", None)
+        dialog = window.dialogs.get("io")
         if dialog is None or not dialog.isVisible():
             QTimer.singleShot(20, drive)
             return

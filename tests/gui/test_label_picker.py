@@ -95,7 +95,7 @@ def test_dialog_creates_a_vocabulary_label(qtbot, doc):
 
 def _answer_picker(window, text: str, results: list) -> None:
     def step():
-        dialog = getattr(window, "_label_dialog", None)
+        dialog = window.dialogs.get("label")
         if dialog is None or not dialog.isVisible():
             QTimer.singleShot(20, step)
             return

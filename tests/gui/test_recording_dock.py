@@ -37,7 +37,7 @@ def record_window(make_main_window, labels=(("Dog", "d"), ("Bird", "1"))):
     window = make_main_window()
     for name, key in labels:
         window.document.add_label(name, hotkey=key)
-    controller = window.record_controller
+    controller = window.panels["record"]
     panel = controller.ensure_panel()
     panel.select_device("wavsrc")
     panel.rate_box.setCurrentIndex(panel.rate_box.findData(RATE))
@@ -52,10 +52,10 @@ def test_record_tag_stop_adds_the_recording_and_its_tags_in_one_undo_step(
     assert "<b>D</b> Dog" in controller.hint.text()
     default_label = doc.default_label
 
-    window.record_action.trigger()
+    window.panels["record"].action.trigger()
     rec = panel.recorder
-    assert rec is not None and window.record_dock.isVisible()
-    assert window.record_action.text() == "Stop &recording"
+    assert rec is not None and window.docks["record"].isVisible()
+    assert window.panels["record"].action.text() == "Stop &recording"
     assert rec.path.parent == tmp_path / "recordings"  # next to the project file
     fifo.feed(10)
     qtbot.waitUntil(lambda: rec.frames == 10 * BLOCK)
@@ -75,10 +75,10 @@ def test_record_tag_stop_adds_the_recording_and_its_tags_in_one_undo_step(
     panel.toggle_pause()  # nothing more is written while the FIFO closes
     fifo.close()
     with qtbot.waitSignal(panel.finished, timeout=30000) as blocker:
-        window.record_action.trigger()
+        window.panels["record"].action.trigger()
     result = blocker.args[0]
     assert result.error is None and not panel.stream_abandoned
-    assert window.record_action.text() == "&Record"
+    assert window.panels["record"].action.text() == "&Record"
     assert doc.default_label == default_label  # "1" tagged; the window did not take it
 
     # The recording is in the project and shown.
@@ -117,17 +117,17 @@ def test_a_missing_device_is_reported_in_the_window(qtbot, make_main_window, tmp
     window, _, panel = record_window(make_main_window)
     monkeypatch.setenv("SD_TEST_INFILE", str(tmp_path / "unplugged.raw"))
     recordings = len(window.document.recordings)
-    window.record_action.trigger()
+    window.panels["record"].action.trigger()
     assert "Cannot open the input device 'wavsrc'" in window.last_error
-    assert not panel.is_recording and window.record_action.text() == "&Record"
+    assert not panel.is_recording and window.panels["record"].action.text() == "&Record"
     assert len(window.document.recordings) == recordings
     # Plugged in again: recording works without restarting anything.
     monkeypatch.setenv("SD_TEST_INFILE", "/dev/zero")
-    window.record_action.trigger()
+    window.panels["record"].action.trigger()
     assert panel.is_recording
     qtbot.waitUntil(lambda: panel.recorder.frames >= 4 * BLOCK)
     with qtbot.waitSignal(panel.finished, timeout=30000) as blocker:
-        window.record_action.trigger()
+        window.panels["record"].action.trigger()
     assert blocker.args[0].frames >= 4 * BLOCK
     assert window.document.recording.path == blocker.args[0].path
 
@@ -135,11 +135,11 @@ def test_a_missing_device_is_reported_in_the_window(qtbot, make_main_window, tmp
 def test_a_device_that_stops_delivering_keeps_what_was_recorded(qtbot, make_main_window,
                                                                  fifo):
     window = make_main_window()
-    panel = window.record_controller.ensure_panel()
+    panel = window.panels["record"].ensure_panel()
     panel.recorder_options = {"stall_seconds": 0.4}
     panel.select_device("wavsrc")
     panel.rate_box.setCurrentIndex(panel.rate_box.findData(RATE))
-    window.record_action.trigger()
+    window.panels["record"].action.trigger()
     fifo.feed(8)
     with qtbot.waitSignal(panel.finished, timeout=30000) as blocker:
         pass
@@ -151,14 +151,14 @@ def test_a_device_that_stops_delivering_keeps_what_was_recorded(qtbot, make_main
     assert window.document.duration == pytest.approx(8 * BLOCK / RATE)
     got, _ = sf.read(result.path, dtype="int16", always_2d=True)
     np.testing.assert_array_equal(got, fifo.samples)
-    assert window.record_action.text() == "&Record"
+    assert window.panels["record"].action.text() == "&Record"
 
 
 def test_closing_the_window_while_recording_keeps_the_file_and_its_tags(
         qtbot, make_main_window, fifo, tmp_path):
     window, _, panel = record_window(make_main_window)
     project = window.document.project_path
-    window.record_action.trigger()
+    window.panels["record"].action.trigger()
     rec = panel.recorder
     fifo.feed(4)
     qtbot.waitUntil(lambda: rec.frames == 4 * BLOCK)
@@ -195,7 +195,7 @@ def test_live_detection_uses_the_windows_model_on_the_fast_path(
 
     window, _, panel = record_window(make_main_window)
     window.document.model = str(sed_checkpoint)
-    window.record_action.trigger()
+    window.panels["record"].action.trigger()
     qtbot.mouseClick(panel.detect_box, Qt.MouseButton.LeftButton)
     detector = panel.detector
     assert detector.spec == str(sed_checkpoint)
@@ -209,5 +209,5 @@ def test_live_detection_uses_the_windows_model_on_the_fast_path(
     panel.toggle_pause()
     fifo.close()
     with qtbot.waitSignal(panel.finished, timeout=30000):
-        window.record_action.trigger()
+        window.panels["record"].action.trigger()
     assert panel.detector is None and not detector.detector.running

@@ -45,12 +45,12 @@ def _status(doc, event_id):
 def _window_accept_action(window) -> QAction:
     return next(a for a in window.findChildren(QAction)
                 if a.shortcut().toString() == "A" and a not in
-                window.review_panel.key_actions.values())
+                window.panels["review"].key_actions.values())
 
 
 def test_review_with_keys_plays_each_event_and_undoes(make_main_window, qtbot, demo_path):
     window, doc = _window_with_proposals(make_main_window, qtbot, demo_path)
-    panel = window.review_panel
+    panel = window.panels["review"]
     expected = review_order(doc.annotations, doc.params.threshold)
     assert len(expected) == 6
     by_id = doc.annotations.set_index("id")
@@ -119,7 +119,7 @@ def test_review_with_keys_plays_each_event_and_undoes(make_main_window, qtbot, d
 def test_review_without_proposals_says_so(make_main_window, qtbot, demo_path):
     window = make_main_window()
     window.open_files([demo_path])
-    panel = window.review_panel
+    panel = window.panels["review"]
     assert panel.start() is False
     assert not panel.active
     assert "Run detection" in window.statusBar().currentMessage()

@@ -77,7 +77,7 @@ def test_dialog_refuses_a_project_without_corrected_events(make_main_window, qtb
 
 def _drive_dialog(window, name: str, epochs: int) -> None:
     def step():
-        dialog = getattr(window, "_finetune_dialog", None)
+        dialog = window.dialogs.get("finetune")
         if dialog is None or not dialog.isVisible():
             QTimer.singleShot(20, step)
             return
@@ -97,13 +97,13 @@ def test_real_fine_tune_from_the_dialog(make_main_window, qtbot, project):
     window = make_main_window(project=path)
     doc = window.document
     doc.set_recording(doc.recordings[0].id)
-    panel = window.training_panel
+    panel = window.panels["training"]
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=15000)
     _drive_dialog(window, "gui-tiny", epochs=2)
     QTest.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier
                    | Qt.KeyboardModifier.ShiftModifier)
-    assert panel.running and window.training_dock.isVisible()
+    assert panel.running and window.docks["training"].isVisible()
     # the window stays usable while the process trains
     doc.zoom(0.5)
     assert doc.view_range[1] - doc.view_range[0] == pytest.approx(3.0)
@@ -128,10 +128,10 @@ def test_real_fine_tune_from_the_dialog(make_main_window, qtbot, project):
 
     # the new model: chosen for detection, and detection runs with it
     assert panel.detect_button.isEnabled()
-    with qtbot.waitSignal(window.detection_panel.finished, timeout=60_000):
+    with qtbot.waitSignal(window.panels["detection"].finished, timeout=60_000):
         QTest.mouseClick(panel.detect_button, Qt.MouseButton.LeftButton)
     assert doc.model == "gui-tiny"
-    assert window.detection_panel.model_combo.currentData() == "gui-tiny"
+    assert window.panels["detection"].model_combo.currentData() == "gui-tiny"
     assert doc.scores is not None and list(doc.scores.labels) == data.labels
 
 
@@ -139,7 +139,7 @@ def test_real_fine_tune_from_the_dialog(make_main_window, qtbot, project):
 def test_cancel_keeps_the_checkpoint(make_main_window, qtbot, project):
     _data, path = project
     window = make_main_window(project=path)
-    panel = window.training_panel
+    panel = window.panels["training"]
     panel.start(["--project", str(path), "--base", "arch:TinySED", "--strategy", "full",
                  "--epochs", "50", "--batch-size", "8", "--clip-seconds", "2",
                  "--no-register"])

@@ -1,7 +1,8 @@
 """Recording inside the annotator window: File ▸ Record (Ctrl+Shift+R) starts and stops.
 
-The :class:`~app.record_panel.RecordPanel` lives in a "Record" dock, built the first
-time it is shown (so PortAudio is not touched at start-up). New files go to a
+The :class:`RecordingController` is the "Record" dock's widget: it owns a
+:class:`~app.panels.recording.widget.RecordPanel` (built the first time the dock is
+shown (so PortAudio is not touched at start-up). New files go to a
 ``recordings/`` folder next to the project file (``data_dir()/recordings`` for an
 unsaved project). While recording, the vocabulary's hotkeys tag window-wide (they win
 over the window's own keys, e.g. 1-9 or A/R, until the recording stops); live detection
@@ -18,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -36,8 +37,9 @@ from panns_core import events as ev
 from panns_core.errors import PannsError
 from panns_core.recording.writer import next_recording_path
 
-from .. import settings
-from ..record_panel import RecordPanel
+from ... import settings
+from .. import BOTTOM, Panel
+from .widget import RecordPanel
 
 SHORTCUT = "Ctrl+Shift+R"
 FOLDER = "recordings"
@@ -78,7 +80,7 @@ def live_predictor(spec: str | None):
     """A fast-path SegmentPredictor for a model spec (cached: int8 calibration is slow)."""
     from panns_core.recording.live import SegmentPredictor
 
-    from .detection import load_model
+    from ..detection import load_model
 
     detector = load_model(spec)  # the detection panel's cache: one copy per model
     key = (spec or "<default>", id(detector))
@@ -149,67 +151,6 @@ class ModelLiveDetector:
         return [] if self.detector is None else self.detector.results()
 
 
-# ------------------------------------------------------------------------ the panel
-class WindowRecordPanel(RecordPanel):
-    """The record panel plus ``recording_changed(bool)`` and model labels on arrival."""
-
-    recording_changed = Signal(bool)
-    stream_abandoned = False  # the last recording's device did not release its stream
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._fit_dock()
-
-    def _fit_dock(self) -> None:
-        """Tidy the live views for a low dock: one time alignment, fewer labels."""
-        for plot in (self.wave_plot, self.mel_plot, self.prob_plot):
-            plot.getAxis("left").setWidth(34)
-        self.wave_plot.setLabel("bottom", "")
-        self.wave_plot.getAxis("left").setTicks([[(-1, "-1"), (0, "0"), (1, "1")]])
-        self.mel_plot.getAxis("left").setTicks([[(0, "0"), (32, "32"), (64, "64")]])
-        self.prob_plot.getAxis("left").setTicks([[(0, "0"), (0.5, ".5"), (1, "1")]])
-        # A legend inside a plot this low hides the curves: name them in a line below.
-        legend = self.prob_plot.plotItem.legend
-        if legend is not None:
-            legend.hide()
-        self.classes_label = QLabel("")
-        self.classes_label.setVisible(False)
-        layout = self.layout()
-        layout.insertWidget(layout.indexOf(self.prob_plot) + 1, self.classes_label)
-        self.detect_box.toggled.connect(self.classes_label.setVisible)
-
-    def _draw_probabilities(self, top: int = 5) -> None:
-        super()._draw_probabilities(top)
-        parts = []
-        for name, curve in self.prob_curves.items():
-            colour = curve.opts["pen"].color().name()
-            parts.append(f"<span style='color:{colour}'>━</span> {name}")
-        self.classes_label.setText("  ".join(parts))
-
-    def start_recording(self) -> bool:
-        started = super().start_recording()
-        if started:
-            self.recording_changed.emit(True)
-        return started
-
-    def stop_recording(self):
-        recorder = self.recorder
-        if recorder is None:
-            return None
-        self.recording_changed.emit(False)  # before `finished` reaches the project
-        result = super().stop_recording()
-        self.stream_abandoned = recorder.stream_abandoned
-        if recorder.stream_abandoned:
-            _skip_portaudio_teardown()
-        return result
-
-    def _drain_detector(self) -> None:
-        labels = getattr(self.detector, "labels", None)
-        if labels and labels is not self.labels:
-            self.labels = labels
-        super()._drain_detector()
-
-
 class HotkeyFilter(QObject):
     """Application event filter, installed only while recording: a vocabulary hotkey
     pressed anywhere in the window (outside text fields) tags instead of doing what
@@ -254,19 +195,21 @@ class HotkeyFilter(QObject):
 
 
 # ------------------------------------------------------------------------ the controller
-class RecordingController(QObject):
-    """Wires the record dock, the Record action and the document together."""
+class RecordingController(QWidget):
+    """The Record dock's widget: a hint line and, once shown, the record panel; wires
+    them, the Record action and the document together."""
 
     def __init__(self, window) -> None:
-        super().__init__(window)
+        super().__init__()
         self.window = window
         self.document = window.document
-        self.panel: WindowRecordPanel | None = None
+        self.panel: RecordPanel | None = None
         self.filter: HotkeyFilter | None = None
         self.last_recording_id: int | None = None
+        self.dock = None  # the window's dock and action, given by attach()
+        self.action = None
 
-        self.container = QWidget()
-        layout = QVBoxLayout(self.container)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         self.hint = QLabel("")
@@ -274,24 +217,20 @@ class RecordingController(QObject):
         self.hint.setContentsMargins(10, 4, 10, 0)
         self.hint.setStyleSheet("color: #9aa0aa;")
         layout.addWidget(self.hint)
-        self.dock = window.add_dock("Record", self.container,
-                                    Qt.DockWidgetArea.BottomDockWidgetArea)
-        table_dock = getattr(window, "events_table_dock", None)
-        if table_dock is not None:
-            window.tabifyDockWidget(table_dock, self.dock)
-            table_dock.raise_()
-        self.dock.hide()
-        self.dock.visibilityChanged.connect(self._on_dock_visible)
-        self.dock.toggleViewAction().setText("Record panel")
+        self.document.events.vocabulary.connect(self._on_vocabulary)
+        window.installEventFilter(self)
+        self._update_hint()
 
-        self.action = window.add_action(
+    def attach(self, dock) -> None:
+        """Take the window's dock (hidden until used) and add the Record action."""
+        self.dock = dock
+        dock.visibilityChanged.connect(self._on_dock_visible)
+        dock.toggleViewAction().setText("Record panel")
+        self.action = self.window.add_action(
             "File", "&Record", self.toggle, SHORTCUT,
             tip="Record from an input device into the project; tag live with the "
                 "vocabulary's hotkeys. Press again to stop.")
         self._place_action()
-        self.document.events.vocabulary.connect(self._on_vocabulary)
-        window.installEventFilter(self)
-        self._update_hint()
 
     def _place_action(self) -> None:
         """Put Record after the Open/New entries (before Quit's separator)."""
@@ -303,17 +242,18 @@ class RecordingController(QObject):
             menu.insertAction(anchor, self.action)
 
     # -- the panel, built on first use -------------------------------------------------
-    def ensure_panel(self) -> WindowRecordPanel:
+    def ensure_panel(self) -> RecordPanel:
         if self.panel is None:
-            panel = WindowRecordPanel(
+            panel = RecordPanel(
                 self.next_path,
                 hotkeys=vocabulary_hotkeys(self.document),
                 detector_factory=self.make_detector,
+                compact=True,
             )
-            panel.finished.connect(self.add_to_project)
+            panel.finished.connect(self._on_finished)
             panel.failed.connect(self._on_failed)
             panel.recording_changed.connect(self._on_recording_changed)
-            self.container.layout().addWidget(panel, 1)
+            self.layout().addWidget(panel, 1)
             self.panel = panel
             self._restore_input()
             self._update_hint()
@@ -321,7 +261,7 @@ class RecordingController(QObject):
 
     def _on_dock_visible(self, visible: bool) -> None:
         if visible and self.panel is None:
-            self.window._guard(self.ensure_panel)
+            self.window.guard(self.ensure_panel)
 
     def show_dock(self) -> None:
         first = not self.dock.isVisible()
@@ -386,6 +326,11 @@ class RecordingController(QObject):
         self.window.show_error(PannsError(message))
 
     # -- the result --------------------------------------------------------------------
+    def _on_finished(self, result) -> None:
+        self.add_to_project(result)
+        if self.panel is not None and self.panel.stream_abandoned:
+            _skip_portaudio_teardown()
+
     def add_to_project(self, result) -> None:
         """Open a finished recording in the project; its tags in one undo step."""
         doc = self.document
@@ -450,9 +395,9 @@ def _skip_portaudio_teardown() -> None:
         atexit.unregister(sd._exit_handler)
 
 
-def install(window) -> RecordingController:
-    controller = RecordingController(window)
-    window.record_controller = controller
-    window.record_dock = controller.dock
-    window.record_action = controller.action
-    return controller
+def _add_actions(window, controller: RecordingController) -> None:
+    controller.attach(window.docks["record"])
+
+
+PANEL = Panel("record", "Record", BOTTOM, RecordingController, _add_actions,
+              tabify_with="events_table", hidden=True)

@@ -1,6 +1,8 @@
 """The record panel: pick an input, watch levels, record with pause, tag live with
 hotkeys, and optionally watch live detection. Self-contained: it takes everything it
-needs in its constructor, so the main window (or a dialog) just embeds it.
+needs in its constructor, so the main window's record controller
+(:mod:`app.panels.recording.controller`) or a dialog just embeds it and talks to it
+through its public methods and signals.
 
 The Qt side only pulls: a 30 Hz timer reads the recorder's level meter and ring buffer
 and drains the live detector's results (Friture's pattern). Nothing here runs a model or
@@ -84,11 +86,14 @@ class RecordPanel(QWidget):
     detector (panns_core.recording.live.LiveDetector) when the user turns detection on;
     ``labels`` name its classes. ``on_finished(result)`` receives each finished
     :class:`RecordingResult` (also emitted as ``finished``), e.g. to open it in the
-    project with its tags as human events.
+    project with its tags as human events. ``compact=True`` tidies the live views for a
+    low dock (one time alignment, fewer tick labels, class names in a line below the
+    probabilities instead of a legend).
     """
 
     finished = Signal(object)  # RecordingResult
     failed = Signal(str)  # a message for the user
+    recording_changed = Signal(bool)  # started (True) / stopping (False, before finished)
 
     VIEW_SECONDS = 10.0
 
@@ -101,6 +106,7 @@ class RecordPanel(QWidget):
         labels: list[str] | None = None,
         on_finished: Callable[[RecordingResult], None] | None = None,
         recorder_options: Mapping[str, Any] | None = None,
+        compact: bool = False,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -115,12 +121,16 @@ class RecordPanel(QWidget):
         self.tagger: HotkeyTagger | None = None
         self.detector: Any = None
         self.last_result: RecordingResult | None = None
+        self.stream_abandoned = False  # the last recording's device kept its stream
+        self.classes_label: QLabel | None = None  # compact mode: the curves' names
         self._mel: LiveLogMel | None = None
         self._probabilities: dict[float, np.ndarray] = {}  # segment start -> probabilities
         self._segment_seconds = 0.0
         self._frame = 0
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._build()
+        if compact:
+            self._compact()
         self.refresh_devices()
         self.timer = QTimer(self)
         self.timer.setInterval(33)
@@ -191,6 +201,23 @@ class RecordPanel(QWidget):
             keys = ", ".join(f"{k}: {v}" for k, v in self.hotkeys.items())
             self.tags_label.setToolTip(f"Hold or tap to tag while recording: {keys}")
         self._update_buttons()
+
+    def _compact(self) -> None:
+        for plot in (self.wave_plot, self.mel_plot, self.prob_plot):
+            plot.getAxis("left").setWidth(34)
+        self.wave_plot.setLabel("bottom", "")
+        self.wave_plot.getAxis("left").setTicks([[(-1, "-1"), (0, "0"), (1, "1")]])
+        self.mel_plot.getAxis("left").setTicks([[(0, "0"), (32, "32"), (64, "64")]])
+        self.prob_plot.getAxis("left").setTicks([[(0, "0"), (0.5, ".5"), (1, "1")]])
+        # A legend inside a plot this low hides the curves: name them in a line below.
+        legend = self.prob_plot.plotItem.legend
+        if legend is not None:
+            legend.hide()
+        self.classes_label = QLabel("")
+        self.classes_label.setVisible(False)
+        layout = self.layout()
+        layout.insertWidget(layout.indexOf(self.prob_plot) + 1, self.classes_label)
+        self.detect_box.toggled.connect(self.classes_label.setVisible)
 
     # -- devices ---------------------------------------------------------------------------
     def refresh_devices(self) -> None:
@@ -281,6 +308,7 @@ class RecordPanel(QWidget):
             self._start_detection()
         self._update_buttons()
         self.setFocus()
+        self.recording_changed.emit(True)
         return True
 
     def toggle_pause(self) -> None:
@@ -294,15 +322,17 @@ class RecordPanel(QWidget):
 
     def stop_recording(self) -> RecordingResult | None:
         """Stop, close the file and emit ``finished`` with the result."""
-        recorder, self.recorder = self.recorder, None
-        if recorder is None:
+        if self.recorder is None:
             return None
+        self.recording_changed.emit(False)  # before `finished` reaches a project
+        recorder, self.recorder = self.recorder, None
         self._stop_detection()
         self.timer.stop()
         # A device that stopped delivering may not let go of its stream: do not freeze.
         result = recorder.stop(close_timeout=0.5 if recorder.failed else 2.0)
         self.tagger = None
         self.last_result = result
+        self.stream_abandoned = recorder.stream_abandoned
         self._tick_views(recorder)  # final picture
         if result.error:
             self._show_error(result.error)
@@ -436,6 +466,9 @@ class RecordPanel(QWidget):
         detector = self.detector
         if detector is None:
             return
+        labels = getattr(detector, "labels", None)  # a detector may name its classes late
+        if labels and labels is not self.labels:
+            self.labels = labels
         if getattr(detector, "error", None) is not None:
             self._show_error(f"Live detection stopped: {detector.error}")
             self._stop_detection()
@@ -468,6 +501,10 @@ class RecordPanel(QWidget):
                 curve = self.prob_plot.plot(pen=pg.mkPen(pg.intColor(rank, top)), name=name)
                 self.prob_curves[name] = curve
             curve.setData(times + self._segment_seconds / 2, probs[:, i])
+        if self.classes_label is not None:
+            self.classes_label.setText("  ".join(
+                f"<span style='color:{curve.opts['pen'].color().name()}'>━</span> {name}"
+                for name, curve in self.prob_curves.items()))
 
     @property
     def live_probabilities(self) -> dict[float, np.ndarray]:
