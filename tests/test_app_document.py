@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -150,3 +151,45 @@ def test_live_rederivation_folds_into_one_undo_step(doc):
     assert len(doc.annotations) == after_run
     doc.undo()
     assert doc.annotations.empty
+
+
+def test_each_model_owns_its_emitters_and_the_document_lists_them(doc):
+    from app.model import EMITTERS
+
+    assert set(doc.events.names) == set(EMITTERS)
+    assert doc.events.cursor is doc.viewport.events.cursor
+    assert doc.events.view_range is doc.viewport.events.view_range
+    assert doc.events.time_selection is doc.viewport.events.time_selection
+    assert doc.events.selection is doc.selection_model.events.selection
+    assert doc.events.scores is doc.detection.events.scores
+    assert doc.events.params is doc.detection.events.params
+    assert doc.events.model is doc.detection.events.model
+    assert doc.events.history is doc.history.events.history
+    seen = []
+    doc.viewport.events.cursor.connect(lambda e: seen.append(e.value))
+    doc.cursor = 2.5  # the document's shortcut goes through the viewport
+    assert seen == [2.5] and doc.viewport.cursor == 2.5
+
+
+def test_one_score_cache_memory_then_disk(doc):
+    from app.model.detection import ScoreMemory
+    from panns_core.detection.scores import Scores
+
+    memory = ScoreMemory(limit=2)
+    for rec_id in (1, 2, 3):
+        memory.put(rec_id, rec_id * 10)
+    assert memory.get(1) is None and memory.get(2) == 20 and memory.get(3) == 30
+
+    rec_id = doc.recording.id
+    probs = np.full((4, 1), 0.5, dtype=np.float32)
+    scores = Scores(probs, 0.32, ["Dog"], model_id="m@1", audio_hash="abc", duration=1.28)
+    doc.set_scores(scores, recording_id=rec_id)
+    doc.save_scores(rec_id, scores)
+    path = doc.store.cached_scores(rec_id, doc.detection.model_key)
+    assert path is not None and path.parent.name == "scores"  # the ScoreCache entry
+    doc.detection.memory = ScoreMemory()  # a restart: memory empty, disk kept
+    again = doc.finished_scores(rec_id)
+    np.testing.assert_array_equal(again.probabilities, probs)
+    unkeyed = Scores(probs, 0.32, ["Dog"], duration=1.28)  # no hash: nothing on disk
+    doc.save_scores(rec_id, unkeyed)
+    assert doc.store.cached_scores(rec_id, doc.detection.model_key) == path
