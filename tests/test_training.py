@@ -26,7 +26,7 @@ from panns_core.training.data import (
     split_by_recording,
 )
 from panns_core.training.heads import adapt_head, prior_logits
-from panns_core.training.loop import lr_factor
+from panns_core.training.steps import lr_factor
 
 
 def rec(positives=(), negatives=(), unknown=(), duration=10.0, key="a"):

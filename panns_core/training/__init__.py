@@ -3,7 +3,13 @@
 Submodules (torch is imported only by those that need it):
 
 * :mod:`.run` - :func:`~.run.fine_tune`: project + base model -> registered model.
-* :mod:`.loop` - the :class:`~.loop.Trainer` (strategies, loss, checkpoints, resume, DDP).
+* :mod:`.trainer` - the :class:`~.trainer.Trainer`: the fit loop, read top to bottom.
+* :mod:`.state` - :class:`~.state.FitState` (position, best so far), resume, checkpoints.
+* :mod:`.strategies` - what head / partial / full train; the head-only embedding inputs.
+* :mod:`.steps` - one step's seeded inputs, augmentation, loss and learning rate.
+* :mod:`.validation` - the validation pass and the best-epoch rule.
+* :mod:`.distributed` - DDP: process group, device per rank, agreement.
+* :mod:`.embeddings` - the cached per-recording embedding pass (head-only strategy).
 * :mod:`.data` - labelled recordings, targets, clips, split, balanced sampler.
 * :mod:`.heads` - the new output layer over the project's labels.
 * :mod:`.config` - :class:`~.config.TrainConfig`.

@@ -1,7 +1,7 @@
 """Fine-tune a base model on a project: what ``panns-sed train`` and the GUI call.
 
 Loads the project's training material and the base model, runs the
-:class:`~.loop.Trainer` in a run directory, records the run in the project, and
+:class:`~.trainer.Trainer` in a run directory, records the run in the project, and
 registers the result in the model registry with its classes, parent model, data
 summary and validation metrics before and after. Under ``torchrun`` every
 process calls this; only rank 0 writes to the project and the registry.
@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING
 from ..cancel import CancelToken
 from ..errors import TrainingError
 from .config import TrainConfig
-from .loop import STATE_FILE, Trainer, TrainResult, init_distributed
+from .distributed import init_distributed
 from .progress import ProgressCallback
+from .state import STATE_FILE
+from .trainer import Trainer, TrainResult
 
 if TYPE_CHECKING:
     from ..hub.detector import Detector
@@ -152,7 +154,7 @@ def fine_tune(
             )
         torch.manual_seed(config.seed)
         trainer = Trainer(
-            base_detector.module, base_labels=base_detector.labels, labels=labels,
+            base_detector, labels=labels,
             recordings=recordings, config=config, run_dir=run_dir, parent=parent,
             progress=progress, cancel=cancel,
         )  # fmt: skip
