@@ -141,11 +141,11 @@ class Validator:
     def _metrics(self, reference, estimated, durations, losses) -> dict[str, Any]:
         import pandas as pd
 
-        from ..evaluation import metrics
+        from ..evaluation import event_based, segment_based
 
         ref, est = pd.concat(reference), pd.concat(estimated)
-        event = metrics.event_based(ref, est, labels=self.labels)
-        segment = metrics.segment_based(ref, est, labels=self.labels, durations=durations)
+        event = event_based.evaluate(ref, est, labels=self.labels)
+        segment = segment_based.evaluate(ref, est, labels=self.labels, durations=durations)
         o = event["overall"]
         return {
             "event_f1": o["f1"] or 0.0,
