@@ -178,6 +178,42 @@ def test_lr_schedule():
     assert lrs[-1] < 0.01
 
 
+def test_fit_state_resumes_from_its_saved_fields():
+    from panns_core.training.state import FitState
+
+    cfg = TrainConfig(epochs=5)
+    fresh = FitState.begin(cfg, None)
+    assert (fresh.epoch, fresh.step, fresh.planned_epochs, fresh.resumed) == (1, 0, 5, False)
+    fresh.epoch, fresh.step, fresh.epoch_losses = 2, 3, [0.5, 0.4, 0.3]
+    fresh.history.append({"epoch": 1, "train_loss": 0.6, "metrics": {"event_f1": 0.2}})
+    fresh.best_score, fresh.best_epoch, fresh.bad_epochs = 0.2, 1, 0
+    saved = {"epoch": fresh.epoch, "step": fresh.step, "elapsed": 12.5, "best_head": None,
+             **fresh.progress_fields()}  # fmt: skip
+    assert set(fresh.progress_fields()) == {
+        "history", "best_f1", "best_epoch", "bad_epochs", "planned_epochs",
+        "metrics_before", "epoch_losses",
+    }  # fmt: skip
+    back = FitState.begin(cfg, saved)
+    assert back.resumed and (back.epoch, back.step) == (2, 3)
+    assert back.epoch_losses == [0.5, 0.4, 0.3] and back.history == fresh.history
+    assert (back.best_score, back.best_epoch, back.global_step(10)) == (0.2, 1, 13)
+    assert back.best_metrics() == {"event_f1": 0.2} and back.elapsed() >= 12.5
+    # a time budget keeps the planned epochs; without one the configured ones count
+    saved["planned_epochs"] = 3
+    assert FitState.begin(TrainConfig(epochs=5, time_budget=60), saved).planned_epochs == 3
+    assert FitState.begin(cfg, saved).planned_epochs == 5
+    back.next_epoch()
+    assert (back.epoch, back.step, back.epoch_losses) == (3, 0, [])
+
+
+def test_selection_rule():
+    from panns_core.training.validation import improves, selection_score
+
+    assert selection_score(None) is None and selection_score({"event_f1": 0.4}) == 0.4
+    assert improves(None, 0.9) and improves(0.5, -1.0) and improves(0.0, -1.0)
+    assert not improves(0.5, 0.5) and not improves(0.5 + 1e-7, 0.5)
+
+
 def test_config_checks():
     with pytest.raises(TrainingError, match="strategy"):
         TrainConfig(strategy="everything")
