@@ -160,3 +160,16 @@ def test_no_audio_files(tmp_path, capsys):
     (tmp_path / "x.txt").write_text("hello")
     assert main(["detect", str(tmp_path)]) == 1
     assert "no audio files" in capsys.readouterr().err
+
+
+def test_recordings_without_detections_are_empty_dcase_rows(checkpoint, recordings, tmp_path):
+    from panns_core.annotations.formats import read_annotations
+
+    out = tmp_path / "none.tsv"
+    assert main(["detect", str(recordings), "--model", str(checkpoint), "--threshold", "1.0",
+                 "--quiet", "--out", str(out)]) == 0
+    frame = pd.read_csv(out, sep="\t")
+    assert sorted(frame["filename"]) == ["a.wav", "sub/b.flac"]
+    assert frame["onset"].isna().all() and frame["event_label"].isna().all()
+    events = read_annotations(out)
+    assert len(events) == 0 and sorted(events.attrs["recordings"]) == ["a.wav", "sub/b.flac"]

@@ -272,3 +272,24 @@ def test_evaluate_reads_a_reference_of_only_empty_rows(tmp_path: Path, capsys) -
     shutil.copy(ESTIMATED, tmp_path / "est.tsv")
     ours = _evaluate_json(capsys, reference, tmp_path / "est.tsv")
     assert ours["event"]["overall"]["n_ref"] == 0
+
+
+def test_export_of_chosen_recordings_lists_those_without_events(tmp_path: Path) -> None:
+    from panns_core.annotations.exchange import plan_export, write_export
+    from panns_core.annotations.store import ProjectStore
+
+    store = ProjectStore(tmp_path / "p.panns")
+    try:
+        ids = []
+        for name in ("a.wav", "b.wav", "c.wav"):
+            sf.write(tmp_path / name, np.zeros(16000, np.float32), 16000)
+            ids.append(store.add_recording(tmp_path / name))
+        store.add_events(make_events([{"recording": str(tmp_path / "b.wav"), "onset": 0.1,
+                                       "offset": 0.5, "label": '"quoted" voice'}]))
+        (path,) = write_export(plan_export(store, "dcase", tmp_path / "out.tsv",
+                                           recordings=ids, per_recording=False))
+    finally:
+        store.close()
+    frame = pd.read_csv(path, sep="\t")
+    assert list(frame["filename"]) == ["a.wav", "b.wav", "c.wav"]
+    assert list(frame["event_label"].fillna("")) == ["", '"quoted" voice', ""]

@@ -67,7 +67,8 @@ def plan_export(store, format: str, dest: str | os.PathLike, *,
     recording, with the format's extension); False: ``dest`` is one file; None: a
     folder when ``dest`` is a folder or has no suffix, or the format holds one recording
     and several have events. Formats holding one recording per file refuse one file for
-    several. ``file_names`` writes recordings by file name instead of full path.
+    several. ``file_names`` writes recordings by file name instead of full path. One
+    DCASE file lists each of the given ``recordings`` that has no events as an empty row.
     """
     from .formats import EXTENSIONS, MULTI_RECORDING, format_name
 
@@ -94,6 +95,12 @@ def plan_export(store, format: str, dest: str | os.PathLike, *,
                 f"A {fmt} file holds one recording, but {n_recordings} recordings have events. "
                 "Export one file per recording into a folder, or one recording only."
             )
+        if fmt == "dcase" and recordings is not None:
+            # The chosen recordings without events are listed as empty rows (DESED).
+            events.attrs["recordings"] = [
+                Path(paths[int(r)]).name if file_names else str(paths[int(r)])
+                for r in recordings if int(r) in paths
+            ]
         return ExportPlan(fmt, [(dest, events)])
     files = [
         (dest / (paths[int(rec_id)].stem + EXTENSIONS[fmt]), part.reset_index(drop=True))

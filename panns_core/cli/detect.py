@@ -349,10 +349,13 @@ def run(args: argparse.Namespace) -> int:
         for job in succeeded:
             mine = events[events["recording"] == job.recording]
             _write(mine, Path(args.out) / f"{_flat_name(job.recording)}{SUFFIX[fmt]}", fmt)
-    elif args.out:
-        _write(events, Path(args.out), fmt)
     else:
-        sys.stdout.write(_dumps(events, fmt))
+        # One file for every recording: DCASE lists those without events as empty rows.
+        events.attrs["recordings"] = [job.recording for job in succeeded]
+        if args.out:
+            _write(events, Path(args.out), fmt)
+        else:
+            sys.stdout.write(_dumps(events, fmt))
 
     if not args.quiet:
         print(f"panns-sed: {len(events)} events in {len(succeeded)} file(s) with {model_id}.",
