@@ -64,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"panns-sed: error: {error}", file=sys.stderr)
         return 1
     except ModuleNotFoundError as error:  # an optional piece missing: say what to install
+        if (error.name or "").split(".")[0] in ("panns_core", "app", ""):
+            raise  # our own module: a bug, not something to install
         print(f"panns-sed: error: {missing_module_message(error)}", file=sys.stderr)
         return 1
 
