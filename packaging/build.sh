@@ -27,5 +27,6 @@ started=$(date +%s)
 "$venv/bin/python" -m PyInstaller --noconfirm --clean --log-level WARN \
     --distpath dist --workpath build/pyinstaller packaging/panns-annotator.spec
 ln -sf panns-annotator dist/panns-annotator/panns-sed
+cp packaging/install-desktop-entry.sh dist/panns-annotator/
 echo "Built dist/panns-annotator/ in $(( $(date +%s) - started )) s:" \
      "$(du -sh dist/panns-annotator | cut -f1)"
