@@ -382,11 +382,14 @@ class ImportDialog(QDialog):
         self.table.resizeRowsToContents()
         good = [i for i in self.items if i.ok]
         n = sum(i.n_events for i in good)
+        already = sum(i.already for i in good)
         bad = len(self.items) - len(good)
         if not self.items:
             text = "Add annotation files to import."
         else:
             text = f"{n} event(s) from {len(good)} file(s) will be added as one undo step"
+            if already:
+                text += f"; {already} event(s) are in the project already and are left out"
             if bad:
                 text += f"; {bad} file(s) cannot be imported (see Problem)"
         self.summary.setText(text + ".")
@@ -401,7 +404,7 @@ class ImportDialog(QDialog):
         if not good:
             return 0
         op = import_operation(doc.store, good)
-        n = sum(i.n_events for i in good)
+        n = len(op.rows)
         doc.apply(op, f"Import {n} event(s)")
         doc.history.seal()
         if self.add_labels.isChecked():

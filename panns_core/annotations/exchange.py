@@ -138,6 +138,8 @@ class ImportItem:
     error: str | None = None
     already: int = 0
     """Events of the file that the project holds already (left out of ``events``)."""
+    recordings: tuple[int, ...] = ()
+    """The project recordings the file's events belong to (also those already held)."""
 
     @property
     def ok(self) -> bool:
@@ -148,9 +150,7 @@ class ImportItem:
         return 0 if self.events is None else len(self.events)
 
     def recording_ids(self) -> list[int]:
-        if self.events is None or not len(self.events):
-            return []
-        return sorted({int(r) for r in self.events["recording"]})
+        return list(self.recordings)
 
 
 def plan_import(store, paths: Iterable[str | os.PathLike], *, format: str | None = None,
@@ -174,6 +174,7 @@ def plan_import(store, paths: Iterable[str | os.PathLike], *, format: str | None
                 item.format = detect_format(decode(path.read_bytes(), str(path)), str(path))
             events = read_annotations(path, item.format)
             _match_recordings(store, events, path, fallback)
+            item.recordings = tuple(sorted({int(r) for r in events["recording"]}))
             fresh = _not_in_project(store, events)
             item.already = len(events) - len(fresh)
             item.events = fresh

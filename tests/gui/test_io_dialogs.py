@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.dialogs.io_dialogs import ExportDialog, ImportDialog
 from panns_core import events as ev
+from panns_core.annotations.store import DeleteEvents
 
 pytestmark = pytest.mark.gui
 
@@ -135,11 +136,24 @@ def test_whole_project_and_errors_shown_as_messages(make_main_window, qtbot, dem
     assert importer.table.item(rows["quiet.txt"], 3).text() == "quiet.wav"
     assert "line 2" in importer.table.item(rows["broken.tsv"], 4).text()
     assert "1 file(s) cannot be imported" in importer.summary.text()
-    before = len(doc.store.events())
+    # the files hold the project's own events: nothing is added twice
+    assert importer.table.item(rows["quiet.txt"], 2).text() == "0"
+    assert "5 event(s) are in the project already" in importer.summary.text()
+    assert not importer.import_button.isEnabled()
+    assert importer.import_files() == 0
+    # without them in the project, the same files bring all five back, as one undo step
+    before = doc.store.events()
+    doc.store.apply(DeleteEvents(before["id"].tolist()))
+    importer.refresh()
     assert importer.import_files() == 5
-    assert len(doc.store.events()) == before + 5
+    again = doc.store.events()
+    assert len(again) == 5
+    pd.testing.assert_frame_equal(
+        again.sort_values(["onset", "label"])[["onset", "offset", "label"]].reset_index(drop=True),
+        before.sort_values(["onset", "label"])[["onset", "offset", "label"]].reset_index(
+            drop=True), atol=1e-6)
     doc.undo()
-    assert len(doc.store.events()) == before
+    assert len(doc.store.events()) == 0
 
 
 def test_menu_opens_export_dialog(make_main_window, qtbot, demo_path, tmp_path):
