@@ -1,7 +1,8 @@
 """Compute device choice (cuda, then mps, then cpu), thread count and the fast path.
 
 The fast path is opt-in (:func:`fast_mode`): fp16 autocast on CUDA and MPS, bf16
-autocast on CPUs with native bf16, int8 convolutions on other CPUs. fp32 stays exact.
+autocast on CPUs with native bf16 where it measures faster than exact; exact elsewhere.
+Which engine runs: :mod:`panns_core.detection.engines`.
 """
 
 from __future__ import annotations
@@ -97,23 +98,25 @@ def default_threads() -> int:
 
 
 def fast_mode(device: torch.device, fast: bool, model: Any = None) -> str:
-    """The precision a run uses: "fp32" (exact), or the fast path's "bf16", "fp16", "int8".
+    """The precision a run uses: "fp32" (exact), or the fast path's "bf16" or "fp16".
 
     CUDA and MPS: fp16 autocast. CPU: bf16 autocast where bf16 is native (AVX512-BF16,
-    AMX); elsewhere int8 convolutions for the PANNs conv trunk (bf16 would be ~10x
-    slower there); fp32 when neither applies.
+    AMX) and measured faster than the exact engine on this CPU
+    (:func:`panns_core.detection.engines.fast_cpu_choice`, cached; before the first
+    measurement bf16 is assumed); elsewhere exact fp32, as nothing measured faster keeps
+    the events (int8 is only used when forced).
     """
     if not fast:
         return "fp32"
     if device.type in ("cuda", "mps"):
         return "fp16"
-    from .quantized import cpu_has_native_bf16, supports_int8
+    from .engines import cached_fast_precision
+    from .quantized import cpu_has_native_bf16
 
-    if cpu_has_native_bf16():
-        return "bf16"
-    if model is None or supports_int8(model):
-        return "int8"
-    return "fp32"
+    if not cpu_has_native_bf16():
+        return "fp32"
+    known = cached_fast_precision(getattr(model, "arch_name", None) if model else None)
+    return known or "bf16"
 
 
 def precision_name(device: torch.device, fast: bool, model: Any = None) -> str:

@@ -6,7 +6,8 @@ with the whole-file segments. Each window has ``context_seconds`` of extra audio
 sides (2.56 s covers CNN14's receptive field); only its centre is kept. The first window
 starts at the true start of the file and the last one runs to its true end, so edge
 effects are the same as in one pass over the whole waveform; the result equals that pass
-to about 1e-6 (tested to <= 1e-3) while memory depends only on the window batch.
+to about 1e-6 (tested to <= 1e-3) while memory depends only on the window batch. Which
+engine runs the windows (onnxruntime or torch, exact or fast): :mod:`.engines`.
 
 Windows come from :func:`panns_core.audio.iter_blocks` (a file is never read whole) or
 from an in-memory array. :func:`iter_detect` yields each window's kept scores as soon as
@@ -32,15 +33,12 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from ..hub.detector import Detector
+    from .engines import Engine
 
 DEFAULT_CONTEXT_SECONDS = 2.56
-# On CPU one forward pass costs a fixed ~0.6 s (CNN14, 2 cores) plus time proportional to
-# the length, so windows are long: 122.88 s kept + 2 x 2.56 s context (~9% over one
-# whole-file pass, ~0.65 GB of fp32 activations). GPUs prefer batches of shorter windows.
-DEFAULT_CPU_BODY_SECONDS = 122.88
-DEFAULT_CPU_BATCH = 1
-DEFAULT_GPU_BODY_SECONDS = 10.24
-DEFAULT_GPU_BATCH = 8
+# Window length and batch are the engine's (panns_core.detection.engines): onnxruntime
+# takes 61.44-s windows, torch fp32 on the CPU 30.72 s, bf16 batches of 10.24 s, GPUs
+# batches of 8 x 10.24 s; all keep the peak RSS of any length under 1 GB on the CPU.
 
 Source = str | os.PathLike | np.ndarray
 
@@ -209,21 +207,6 @@ def _check_precision(precision: str | None) -> str | None:
     return precision
 
 
-def _runner(module: Any, mode: str, dev: torch.device) -> Any:
-    """The module that runs: the model itself, or its int8 copy (CPU only)."""
-    if mode != "int8":
-        return module
-    from ..errors import DeviceError
-    from .quantized import int8_model, supports_int8
-
-    if dev.type != "cpu" or not supports_int8(module):
-        raise DeviceError(
-            f"int8 runs on the CPU with PANNs conv models only (device {dev}, "
-            f"{getattr(module, 'arch_name', 'model')}); use fast=True or fp32."
-        )
-    return int8_model(module)
-
-
 # -- detection ---------------------------------------------------------------------------
 def iter_detect(
     source: Source,
@@ -237,34 +220,33 @@ def iter_detect(
     context_seconds: float = DEFAULT_CONTEXT_SECONDS,
     fast: bool = False,
     precision: str | None = None,
+    engine: str | Engine = "auto",
     cancel: CancelToken | None = None,
 ) -> Iterator[ChunkScores]:
     """Yield the scores of each window's centre, in order, as soon as they are computed.
 
     ``source`` is an audio file (streamed, never read whole) or a mono float array at
     ``sample_rate`` (default: the model's rate). ``detector`` must be a sound-event
-    detection model (:meth:`Detector.require_sed`). ``fast`` picks the device's fast
-    path (:func:`fast_mode`); ``precision`` ("fp32", "bf16", "fp16", "int8") forces one. Raises
-    :class:`Cancelled` when ``cancel.is_set()``.
+    detection model (:meth:`Detector.require_sed`). ``fast`` picks the measured fast path
+    (:func:`~.engines.select_engine`); ``precision`` ("fp32", "bf16", "fp16", "int8") forces
+    one; ``engine`` ("auto", "torch", "onnxruntime", or a built engine) forces the
+    engine. Window length and batch default to the engine's. Raises :class:`Cancelled`
+    when ``cancel.is_set()``.
     """
-    import torch
-
-    from .device import autocast, choose_device, fast_mode
+    from .device import choose_device
+    from .engines import select_engine
 
     dev = choose_device(device)
     detector.require_sed()
-    detector = detector.to(dev)
-    module = detector.module
-    mode = _check_precision(precision) or fast_mode(dev, fast, module)
-    runner = _runner(module, mode, dev)
-    gpu = dev.type != "cpu"
+    runner = engine if not isinstance(engine, str) else select_engine(
+        detector, dev, fast=fast, precision=_check_precision(precision), engine=engine
+    )  # fmt: skip
     plan = ChunkPlan.for_model(
         detector,
-        body_seconds=body_seconds
-        or (DEFAULT_GPU_BODY_SECONDS if gpu else DEFAULT_CPU_BODY_SECONDS),
+        body_seconds=body_seconds or runner.body_seconds,
         context_seconds=context_seconds,
     )
-    batch_size = max(1, batch_size or (DEFAULT_GPU_BATCH if gpu else DEFAULT_CPU_BATCH))
+    batch_size = max(1, batch_size or runner.batch_size)
     windows, total = _source_windows(source, detector, plan, sample_rate, channel)
     seg, ctx = plan.segment_samples, plan.context_segments
     state = {"next": 0, "index": 0}
@@ -272,16 +254,15 @@ def iter_detect(
     def run(batch: list[tuple[int, np.ndarray, bool]]) -> Iterator[ChunkScores]:
         if cancel is not None and cancel.is_set():
             raise Cancelled("Detection cancelled.")
-        waves = torch.from_numpy(np.stack([w for _, w, _ in batch])).to(dev)
-        with torch.inference_mode(), autocast(dev, mode):
-            out = runner(waves)["segmentwise_output"]
-        probs = out.float().cpu().numpy()
-        del out, waves
+        # one window: a view, not a copy (a long window is megabytes)
+        waves = batch[0][1][None] if len(batch) == 1 else np.stack([w for _, w, _ in batch])
+        probs = runner(waves)
+        del waves
         for (offset, window, last), segments in zip(batch, probs):
             first_seg = offset // seg
             keep_from = state["next"] - first_seg
             keep_to = len(segments) if last else plan.body_segments + ctx
-            kept = np.ascontiguousarray(segments[keep_from:keep_to])
+            kept = np.ascontiguousarray(segments[keep_from:keep_to], dtype=np.float32)
             state["next"] = first_seg + keep_to
             done = 1.0 if last else min(1.0, (offset + len(window) - ctx * seg) / max(total, 1))
             rate = detector.sample_rate
@@ -296,6 +277,7 @@ def iter_detect(
             )
             state["index"] += 1
             yield chunk
+        del probs
 
     pending: list[tuple[int, np.ndarray, bool]] = []
     for offset, window, last in windows:
@@ -327,6 +309,7 @@ def detect(
     fast: bool = False,
     precision: str | None = None,
     threads: int | None = None,
+    engine: str | Engine = "auto",
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     audio_hash: str | None = None,
@@ -340,13 +323,19 @@ def detect(
     """
     import torch
 
-    from .device import choose_device, fast_mode, set_threads
+    from .device import choose_device, set_threads
+    from .engines import fast_precision
 
     set_threads(threads)
     dev = choose_device(device)
     detector.require_sed()
     model_id = detector.model_id
-    precision = _check_precision(precision) or fast_mode(dev, fast, detector.module)
+    if not isinstance(engine, str):
+        precision = engine.precision
+    else:
+        precision = _check_precision(precision) or (
+            fast_precision(detector, dev, engine) if fast else "fp32"
+        )
     if audio_hash is None and not isinstance(source, np.ndarray):
         from ..audio import file_sha256
 
@@ -364,6 +353,11 @@ def detect(
             return hit
 
     assembly = ScoreAssembly(detector)
+    if isinstance(engine, str):
+        from .engines import select_engine
+
+        engine = select_engine(detector, dev, precision=precision, engine=engine)
+    engine_name = engine.name
     for chunk in iter_detect(
         source,
         detector,
@@ -374,6 +368,7 @@ def detect(
         body_seconds=body_seconds,
         context_seconds=context_seconds,
         precision=precision,
+        engine=engine,
         cancel=cancel,
     ):
         assembly.add(chunk)
@@ -382,7 +377,7 @@ def detect(
     scores = assembly.scores(
         audio_hash=audio_hash,
         precision=precision,
-        metadata={"device": str(dev), "torch": torch.__version__},
+        metadata={"device": str(dev), "torch": torch.__version__, "engine": engine_name},
     )
     if store is not None:
         store.put(scores)
@@ -402,19 +397,14 @@ def detect_single_pass(
     Memory grows with the length (about 5 GB per 15 minutes for CNN14 in fp32); use
     :func:`detect` for real recordings. Kept for tests and benchmarks.
     """
-    import torch
-
-    from .device import autocast, choose_device, fast_mode
+    from .device import choose_device, fast_mode
+    from .engines import TorchEngine
 
     dev = choose_device(device)
     detector.require_sed()
-    detector = detector.to(dev)
-    module = detector.module
-    mode = _check_precision(precision) or fast_mode(dev, fast, module)
-    runner = _runner(module, mode, dev)
-    x = torch.from_numpy(np.asarray(waveform, dtype=np.float32)[None]).to(dev)
-    with torch.inference_mode(), autocast(dev, mode):
-        out = runner(x)["segmentwise_output"][0].float().cpu().numpy()
+    mode = _check_precision(precision) or fast_mode(dev, fast, detector.module)
+    runner = TorchEngine(detector, dev, mode)
+    out = runner(np.asarray(waveform, dtype=np.float32)[None])[0]
     return Scores(
         out,
         detector.segment_seconds,
