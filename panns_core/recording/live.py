@@ -43,26 +43,22 @@ class LiveScores:
 class SegmentPredictor:
     """Runs a :class:`Detector` on mono float32 at its sample rate -> (segments, classes).
 
-    ``fast`` uses the reduced-precision path of :mod:`panns_core.detection.device`.
+    The engine is the one detection uses (:func:`panns_core.detection.engines.select_engine`):
+    onnxruntime for exact CPU detection, the measured fast path with ``fast``.
     """
 
     def __init__(self, detector: Detector, *, fast: bool = False,
                  device: str | None = "cpu") -> None:
-        from ..detection.device import choose_device, fast_mode
+        from ..detection.device import choose_device
+        from ..detection.engines import select_engine
 
         self.device = choose_device(device)
         detector.require_sed()
         self.detector = detector.to(self.device)
         self.model = self.detector.module
         self.fast = fast
-        # The project's fast path (panns_core.detection.device.fast_mode): bf16/fp16
-        # autocast where native, int8 conv trunk on CPUs without bf16, else fp32.
-        self.precision = fast_mode(self.device, fast, self.model)
-        self._runner = self.model
-        if self.precision == "int8":
-            from ..detection.quantized import int8_model
-
-            self._runner = int8_model(self.model)
+        self.engine = select_engine(self.detector, self.device, fast=fast)
+        self.precision = self.engine.precision
         self.sample_rate = self.detector.sample_rate
         self.segment_samples = self.detector.segment_samples
         self.min_samples = self.detector.min_samples
@@ -73,14 +69,8 @@ class SegmentPredictor:
         return self.segment_samples / self.sample_rate
 
     def __call__(self, waveform: np.ndarray) -> np.ndarray:
-        import torch
-
-        from ..detection.device import autocast
-
-        x = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)[None])
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            out = self._runner(x.to(self.device))["segmentwise_output"][0]
-        return out.float().cpu().numpy()
+        x = np.ascontiguousarray(waveform, dtype=np.float32)[None]
+        return self.engine(x)[0]
 
 
 class LiveDetector:
