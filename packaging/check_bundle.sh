@@ -6,8 +6,9 @@
 #   packaging/check_bundle.sh [BUNDLE_DIR] [SCREENSHOT.png]
 #
 # 1. panns-sed imports a checkpoint, detects on the shipped demo and evaluates;
-# 2. panns-annotator starts under Xvfb with a fresh home, opens the demo, is still alive
-#    after a few seconds; the screen is saved (ImageMagick `import`) to SCREENSHOT.png;
+# 2. panns-annotator starts under Xvfb with a fresh home, opens the demo, detects in it
+#    (Ctrl+D, with the model step 1 imported), is still alive after a few seconds; the
+#    screen is saved (ImageMagick `import`) to SCREENSHOT.png: look at it;
 # 3. prints the bundle's size and the window's start time (launch -> window mapped).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,6 +74,10 @@ for _ in $(seq 1 600); do
 done
 [ -n "$mapped" ] || { echo "no window appeared"; kill "$pid" 2>/dev/null; exit 1; }
 echo "window mapped after $(awk "BEGIN{printf \"%.1f\", $mapped - $started}") s"
+sleep 3
+# Detect in the demo (Ctrl+D) with the model panns-sed imported into the same home.
+window=$(xdotool search --onlyvisible --name "PANNs" | head -1)
+xdotool windowfocus --sync "$window" 2>/dev/null; xdotool key --clearmodifiers ctrl+d
 sleep "$alive"
 kill -0 "$pid" 2>/dev/null || { echo "the window died"; exit 1; }
 import -window root "$shot"
