@@ -39,12 +39,17 @@ MIN_EVENTS = 3
 
 
 def class_counts(store) -> pd.DataFrame:
-    """Per vocabulary label: positive events (accepted/edited/added), rejected ones
-    (negatives) and recordings; labels in events but not in the vocabulary follow."""
+    """Per label: positive events (accepted/edited/added), rejected ones (negatives),
+    recordings with positives, whether it is in the vocabulary and whether it is
+    trained (:func:`~panns_core.training.data.trainable_labels`, the rule the run
+    follows). Trained labels come first, in the order the run uses."""
+    from panns_core.training.data import trainable_labels
+
     frame = store.events()
     names = [e.name for e in store.labels()]
+    trained = trainable_labels(frame, names)
     rows = []
-    for name in dict.fromkeys([*names, *frame["label"].unique()]):
+    for name in dict.fromkeys([*trained, *names, *frame["label"].unique()]):
         part = frame[frame["label"] == name]
         positive = part[part["status"].isin(POSITIVE)]
         rows.append({
@@ -53,9 +58,26 @@ def class_counts(store) -> pd.DataFrame:
             "rejected": int((part["status"] == ev.REJECTED).sum()),
             "recordings": positive["recording_id"].nunique(),
             "in_vocabulary": name in names,
+            "trained": name in trained,
         })
     return pd.DataFrame(rows, columns=["label", "events", "rejected", "recordings",
-                                       "in_vocabulary"])
+                                       "in_vocabulary", "trained"])
+
+
+def unique_model_name(stem: str) -> str:
+    """``<stem>-ft-<date-time>``, with a number added when a model has that name."""
+    from panns_core.hub.installed import get_registry
+
+    base = f"{stem}-ft-{time.strftime('%Y%m%d-%H%M')}"
+    try:
+        registry = get_registry()
+        taken = {m.name.casefold() for m in registry.list_models()}
+    except Exception:  # a broken registry must not block the dialog
+        return base
+    name, n = base, 2
+    while name.casefold() in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
 
 
 class FineTuneDialog(QDialog):
@@ -115,7 +137,8 @@ class FineTuneDialog(QDialog):
         row.addStretch(1)
         form.addRow("Length", row)
         stem = document.project_path.stem if document.project_path else "project"
-        self.name_edit = QLineEdit(f"{stem}-ft-{time.strftime('%Y%m%d-%H%M')}")
+        self.name_edit = QLineEdit(unique_model_name(stem))
+        self.name_edit.textChanged.connect(lambda _text: self._check())
         form.addRow("New model name", self.name_edit)
         layout.addLayout(form)
 
@@ -129,11 +152,14 @@ class FineTuneDialog(QDialog):
             values = (record.label, record.events, record.rejected, record.recordings)
             for c, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
-                if c == 0 and not record.in_vocabulary:
-                    item.setToolTip("Not in the vocabulary: not trained")
+                if not record.trained:
+                    item.setToolTip("No accepted, corrected or added event: not trained")
                     item.setForeground(self.palette().mid())
                 self.table.setItem(r, c, item)
         layout.addWidget(self.table, 1)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        layout.addWidget(self.summary)
         self.warning = QLabel("")
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet("color: #e0b040;")
@@ -141,28 +167,80 @@ class FineTuneDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.start_button = self.buttons.addButton("Start training",
                                                    QDialogButtonBox.ButtonRole.AcceptRole)
-        self.buttons.accepted.connect(self.accept)
+        self.buttons.accepted.connect(self._start_clicked)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
+        self.blockers: list[str] = []
+        self.validation = True  # False: too few recordings with events to hold one out
+        self._material = self._read_material()
         self._check()
 
+    def _read_material(self) -> tuple[int, int, str | None]:
+        """(positive events, recordings with them, what blocks reading the project) by
+        the rules the run follows (:func:`panns_core.training.data.from_project`)."""
+        from panns_core.errors import PannsError
+        from panns_core.training.data import from_project
+
+        try:
+            recordings, _labels = from_project(self.document.store)
+        except PannsError as error:
+            return 0, 0, str(error)
+        events = sum(len(r.positives) for r in recordings)
+        return events, sum(1 for r in recordings if len(r.positives)), None
+
+    def _name_problem(self) -> str | None:
+        from panns_core.errors import PannsError
+        from panns_core.hub.installed import get_registry
+
+        name = self.name_edit.text().strip()
+        if not name:
+            return "Give the new model a name."
+        try:
+            get_registry().check_new_name(name)
+        except PannsError as error:
+            return str(error).replace("(`--name`)", "above")
+        return None
+
     def _check(self) -> None:
-        trained = self.counts[self.counts["in_vocabulary"]]
-        total = int(trained["events"].sum())
-        few = trained[(trained["events"] > 0) & (trained["events"] < MIN_EVENTS)]["label"]
-        recordings = len({r for r in self.document.store.events(statuses=POSITIVE)
-                          ["recording_id"]})
+        """Counts, message and Start button from the same facts; a blocker says what
+        stops training and how to fix it."""
+        events, recordings, problem = self._material
+        trained = self.counts[self.counts["trained"]]
+        blockers = []
+        if problem is not None:
+            blockers.append(problem)
+        elif events == 0:
+            blockers.append("No accepted, corrected or added events yet: review the proposed "
+                            "events (accept or correct some) or add events, then train.")
+        name_problem = self._name_problem()
+        if name_problem:
+            blockers.append(name_problem)
+        self.blockers = blockers
+        self.validation = recordings >= 2
         notes = []
-        if total == 0:
-            notes.append("No accepted, corrected or added events yet: review or add some "
-                         "first.")
-        if len(few):
+        few = trained[trained["events"] < MIN_EVENTS]["label"].tolist()
+        if few and not problem:
             notes.append(f"Few examples for {', '.join(few)}: expect little from those.")
-        if 0 < recordings < 2:
+        if problem is None and events and not self.validation:
             notes.append("Only one recording has events, so none is held out to measure the "
-                         "result.")
-        self.warning.setText(" ".join(notes))
-        self.start_button.setEnabled(total > 0)
+                         "result against its base: annotate events in a second recording to "
+                         "measure it.")
+        if problem is None and events:
+            held = "some held out to measure the result" if self.validation else "none held out"
+            self.summary.setText(
+                f"Trains {len(trained)} class(es) on {events} event(s) from {recordings} "
+                f"recording(s), {held}.")
+        else:
+            self.summary.setText("")
+        self.warning.setText(" ".join(blockers + notes))
+        self.warning.setStyleSheet("color: #ff6f61;" if blockers else "color: #e0b040;")
+        self.start_button.setEnabled(not blockers)
+        self.start_button.setToolTip(" ".join(blockers))
+
+    def _start_clicked(self) -> None:
+        self._check()  # the name may have been taken meanwhile
+        if not self.blockers:
+            self.accept()
 
     @property
     def strategy(self) -> str:
@@ -178,6 +256,8 @@ class FineTuneDialog(QDialog):
             args += ["--base", base]
         if self.budget_spin.value() > 0:
             args += ["--time-budget", f"{self.budget_spin.value() * 60:g}"]
+        if not self.validation:
+            args += ["--val-fraction", "0"]
         name = self.name_edit.text().strip()
         if name:
             args += ["--name", name]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pyqtgraph as pg
 from PySide6.QtCore import QProcess, Qt, QTimer, Signal
@@ -19,6 +21,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -35,6 +38,71 @@ METRIC_ROWS = (
     ("loss", "Validation loss"),
 )
 CANCEL_GRACE_MS = 60_000  # then the process is killed
+#: the validation metrics a new model is compared with its base on, first found in both
+#: (event F1 is what the best epoch is chosen by; see panns_core.training.validation)
+COMPARED = (("event_f1", "event F1", 1), ("segment_f1", "segment F1", 1))
+BETTER, SAME, WORSE, UNMEASURED = "better", "same", "worse", "unmeasured"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How a new model scored against its base on the validation recordings."""
+
+    verdict: str  # BETTER, SAME, WORSE or UNMEASURED
+    metric: str | None = None  # the title of the metric compared
+    before: float | None = None
+    after: float | None = None
+
+    @property
+    def worse(self) -> bool:
+        return self.verdict == WORSE
+
+    def text(self) -> str:
+        if self.metric is None:
+            return ""
+        return f"{self.metric} {self.after:.3f} against {self.before:.3f} for its base"
+
+
+def compare_with_base(before: dict | None, after: dict | None) -> Comparison:
+    """The verdict on the validation metrics before (the base) and after training."""
+    for key, title, sign in COMPARED:
+        a = (before or {}).get(key)
+        b = (after or {}).get(key)
+        if a is None or b is None:
+            continue
+        a, b = float(a), float(b)
+        if sign * (b - a) < -1e-6:
+            verdict = WORSE
+        elif sign * (b - a) > 1e-6:
+            verdict = BETTER
+        else:
+            verdict = SAME
+        return Comparison(verdict, title, a, b)
+    return Comparison(UNMEASURED)
+
+
+def registered_metrics(name: str, event: dict) -> tuple[dict | None, dict | None]:
+    """(val_before, val_after) of a registered model (the run's own figures when the
+    registry cannot be read)."""
+    result = event.get("result") or {}
+    before, after = result.get("metrics_before"), result.get("metrics_after")
+    try:
+        from panns_core.hub.installed import get_registry
+
+        record = get_registry().find(name)
+    except Exception:  # the figures of the run are the same numbers
+        record = None
+    if record is not None and ("val_before" in record.metrics or "val_after" in record.metrics):
+        before = record.metrics.get("val_before")
+        after = record.metrics.get("val_after")
+    return before, after
+
+
+def ask_yes_no(parent, title: str, text: str) -> bool:
+    answer = QMessageBox.question(parent, title, text,
+                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
 
 
 def train_command(args: list[str]) -> tuple[str, list[str]]:
@@ -63,6 +131,11 @@ class TrainingPanel(QWidget):
         self.result: dict | None = None
         self.model_name: str | None = None
         self.error: str | None = None
+        self.comparison: Comparison | None = None
+        #: (title, question) -> yes? Asked before detecting with a model worse than its
+        #: base; tests replace it.
+        self.confirm: Callable[[str, str], bool] = lambda title, text: ask_yes_no(
+            self, title, text)
         self._buffer = b""
         self._stderr: list[str] = []
         self._steps: list[tuple[int, float]] = []
@@ -120,7 +193,7 @@ class TrainingPanel(QWidget):
         self.use_button = QPushButton("Use the new model")
         self.use_button.clicked.connect(lambda: self.use_model_requested.emit(self.model_name))
         self.detect_button = QPushButton("Detect again with it")
-        self.detect_button.clicked.connect(lambda: self.detect_requested.emit(self.model_name))
+        self.detect_button.clicked.connect(self._detect_clicked)
         for button in (self.use_button, self.detect_button):
             button.setEnabled(False)
             side.addWidget(button)
@@ -271,7 +344,8 @@ class TrainingPanel(QWidget):
                      "time_budget": "Time budget reached", "cancelled": "Cancelled"}
             text = words.get(status, status)
             if self.model_name:
-                text += f": the new model {self.model_name} is in the model list."
+                self.comparison = compare_with_base(*registered_metrics(self.model_name, event))
+                text += ": " + self._verdict_text(self.model_name, self.comparison)
             elif status == "cancelled" and result.get("state"):
                 text += f"; the last checkpoint is kept in {result.get('state')}."
             elif result.get("checkpoint"):
@@ -285,6 +359,33 @@ class TrainingPanel(QWidget):
             self.finished.emit(event)
         elif kind == "error":
             self._fail(str(event.get("message", "The training run failed.")))
+
+    @staticmethod
+    def _verdict_text(name: str, comparison: Comparison) -> str:
+        if comparison.verdict == WORSE:
+            return (f"<span style='color:#ff6f61'>the new model {name} scores worse than its "
+                    f"base</span> on the held-out recordings ({comparison.text()}). It is in "
+                    "the model list but not made the default; detection asks before using it.")
+        if comparison.verdict == UNMEASURED:
+            return (f"the new model {name} is in the model list. It could not be compared "
+                    "with its base (no recording was held out), so it is not made the "
+                    "default; choose it to detect with it.")
+        how = "better than" if comparison.verdict == BETTER else "as well as"
+        return (f"the new model {name} scores {how} its base ({comparison.text()}) and is "
+                "now the default.")
+
+    def _detect_clicked(self) -> None:
+        name = self.model_name
+        if not name:
+            return
+        comparison = self.comparison
+        if comparison is not None and comparison.worse and not self.confirm(
+                "Detect with a weaker model?",
+                f"{name} scored worse than its base on the held-out recordings "
+                f"({comparison.text()}). Detect again with it anyway? (Undo brings back "
+                "the proposed events of now.)"):
+            return
+        self.detect_requested.emit(name)
 
     def _fail(self, message: str) -> None:
         self.error = message
@@ -318,6 +419,7 @@ class TrainingPanel(QWidget):
         self.result = None
         self.model_name = None
         self.error = None
+        self.comparison = None
         self._buffer = b""
         self._stderr = []
         self._steps = []
@@ -374,9 +476,21 @@ def _add_actions(window, panel: TrainingPanel) -> None:
         use_model(name)
         detection.run()
 
+    def on_finished(_event: dict) -> None:
+        """A new model that is not worse than its base becomes the default."""
+        name, comparison = panel.model_name, panel.comparison
+        if name and comparison is not None and comparison.verdict in (BETTER, SAME):
+            from panns_core.hub.installed import set_default
+
+            window.guard(set_default, name)
+            detection.refresh_models()
+            window.document.model = name
+        else:
+            detection.refresh_models()
+
     panel.use_model_requested.connect(use_model)
     panel.detect_requested.connect(detect_with)
-    panel.finished.connect(lambda _event: detection.refresh_models())
+    panel.finished.connect(on_finished)
     window.add_action("Models", "&Fine-tune on this project…", lambda: open_finetune(window),
                       "Ctrl+Shift+T", tip="Train a model on your corrected events")
     window.add_action("Models", "Cancel fine-tuning", panel.cancel)

@@ -336,6 +336,10 @@ class ModelRegistry:
             db.execute("DELETE FROM settings WHERE key = 'default' AND value = ? COLLATE NOCASE",
                        (name,))
 
+    def check_new_name(self, name: str) -> None:
+        """StoreError (saying what to do) unless a new model may take ``name``."""
+        self._check_new_name(name, None)
+
     def _check_new_name(self, name: str, catalogue_name: str | None) -> None:
         if not _NAME_OK.fullmatch(name) or name != name.strip():
             raise StoreError(f"{name!r} is not a usable model name: use 1-120 characters "

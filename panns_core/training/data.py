@@ -330,23 +330,33 @@ def data_summary(
     }
 
 
+def trainable_labels(events: pd.DataFrame, vocabulary: Sequence[str]) -> list[str]:
+    """The label space a project trains: every label of an accepted, edited or added
+    event, those of the vocabulary in its order first, then the others sorted.
+
+    A vocabulary label without such an event is not trained (nothing shows the model
+    what it sounds like); rejected and proposed events alone do not make a label
+    trainable either.
+    """
+    used = set(events.loc[events["status"].isin(POSITIVE_STATUSES), "label"].astype(str))
+    return [name for name in vocabulary if name in used] + sorted(used - set(vocabulary))
+
+
 def from_project(
     store: Any, labels: Sequence[str] | None = None
 ) -> tuple[list[LabelledRecording], list[str]]:
     """Labelled recordings and the label space of a project store.
 
-    The label space is the project's vocabulary in its order (default), followed by
-    any label of a positive event missing from it.
+    The label space defaults to :func:`trainable_labels`.
     """
     events = store.events()
     if labels is None:
-        vocabulary = [entry.name for entry in store.labels()]
-        used = events.loc[events["status"].isin(POSITIVE_STATUSES), "label"].astype(str)
-        labels = list(dict.fromkeys([*vocabulary, *sorted(set(used))]))
+        labels = trainable_labels(events, [entry.name for entry in store.labels()])
     labels = list(labels)
     if not labels:
         raise TrainingError(
-            "The project has no labels and no accepted events; annotate some events first."
+            "No accepted, corrected or added events yet: review the proposed events "
+            "(accept or correct some) or add events, then train."
         )
     table = {}
     for rec in store.recordings():

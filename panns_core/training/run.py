@@ -116,6 +116,10 @@ def fine_tune(
     from . import tiny  # noqa: F401  (registers TinySED)
     from .data import from_project
 
+    if register and name is not None:  # before any work: a taken name fails now
+        from ..hub.installed import get_registry
+
+        get_registry().check_new_name(name)
     rank, _world = init_distributed()
     project = Path(project).resolve()
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.dialogs.finetune import FineTuneDialog, class_counts
 from panns_core import events as ev
+from panns_core.training.data import POSITIVE_STATUSES
 
 pytestmark = pytest.mark.gui
 
@@ -153,3 +154,178 @@ def test_cancel_keeps_the_checkpoint(make_main_window, qtbot, project):
     assert state and __import__("pathlib").Path(state).is_file()
     assert "Cancelled" in panel.status.text()
     assert not panel.use_button.isEnabled()
+
+
+# ------------------------------------------------ the dialog for a newcomer (issue 18)
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    """A TinySED checkpoint with two classes (seeded), for registry entries."""
+    import torch
+
+    from panns_core.hub.checkpoints import save_checkpoint
+    from panns_core.models import build_model
+    from panns_core.training.tiny import TINY_FEATURES, TINY_SED
+
+    torch.manual_seed(0)
+    model = build_model(TINY_SED, classes_num=2).eval()
+    return save_checkpoint(tmp_path / "tiny.pth", model, architecture=TINY_SED,
+                           feature_config=TINY_FEATURES, labels=["Dog", "Cat"])
+
+
+def _events(doc, rec_id, rows):
+    doc.store.add_events(ev.make_events(rows), rec_id)
+    doc.refresh_annotations()
+
+
+def test_dialog_counts_message_and_start_agree(make_main_window, qtbot, project):
+    """Labels outside the vocabulary are trained too: the table, the message and the
+    Start button say the same (before: 'not trained' and Start disabled)."""
+    _data, path = project
+    window = make_main_window(project=path)
+    doc = window.document
+    for entry in doc.vocabulary():
+        doc.store.remove_label(entry.name)
+    doc.store.ensure_labels(["Never used"])
+    dialog = FineTuneDialog(doc, window)
+    trained = dialog.counts[dialog.counts["trained"]]
+    positives = doc.store.events(statuses=POSITIVE_STATUSES)
+    assert sorted(trained["label"]) == sorted(set(positives["label"]))
+    assert int(trained["events"].sum()) == len(positives)
+    assert not dialog.counts.set_index("label").at["Never used", "trained"]
+    assert dialog.start_button.isEnabled() and dialog.blockers == []
+    assert (f"Trains {len(trained)} class(es) on {len(positives)} event(s) from "
+            f"{positives['recording_id'].nunique()} recording(s)") in dialog.summary.text()
+    assert "--val-fraction" not in dialog.train_args()
+    # the rows of untrained labels say why
+    row = dialog.counts.index[dialog.counts["label"] == "Never used"][0]
+    assert "not trained" in dialog.table.item(int(row), 0).toolTip()
+    dialog.deleteLater()
+
+
+def test_dialog_with_one_annotated_recording_trains_without_validation(
+        make_main_window, qtbot, demo_path):
+    """One recording with events: the dialog says nothing is held out and the run is
+    asked for no validation split (before: Start enabled and the run failed)."""
+    window = make_main_window()
+    window.open_files([demo_path])
+    doc = window.document
+    _events(doc, doc.recording.id, [
+        {"onset": 1, "offset": 2, "label": "Dog", "status": ev.ACCEPTED, "source": "m"},
+        {"onset": 3, "offset": 4, "label": "Dog", "status": ev.ADDED, "source": "human"},
+    ])
+    dialog = FineTuneDialog(doc, window)
+    assert dialog.start_button.isEnabled()
+    assert "Only one recording has events" in dialog.warning.text()
+    assert "second recording" in dialog.warning.text()
+    args = dialog.train_args()
+    assert args[args.index("--val-fraction") + 1] == "0"
+    dialog.deleteLater()
+
+
+def test_dialog_checks_the_model_name(make_main_window, qtbot, demo_path, tiny_checkpoint,
+                                      monkeypatch):
+    """A taken name blocks Start with a message in the dialog; the default name is
+    unique (before: the run trained for minutes and then failed to register)."""
+    import time as time_module
+
+    from panns_core.hub.installed import register_checkpoint
+
+    window = make_main_window()
+    window.open_files([demo_path])
+    doc = window.document
+    _events(doc, doc.recording.id, [
+        {"onset": 1, "offset": 2, "label": "Dog", "status": ev.ACCEPTED, "source": "m"}])
+    monkeypatch.setattr(time_module, "strftime", lambda fmt, *a: "20260101-1200")
+    stem = doc.project_path.stem
+    register_checkpoint(tiny_checkpoint, f"{stem}-ft-20260101-1200")
+    register_checkpoint(tiny_checkpoint, f"{stem}-ft-20260101-1200-2")
+    dialog = FineTuneDialog(doc, window)
+    assert dialog.name_edit.text() == f"{stem}-ft-20260101-1200-3"
+    assert dialog.start_button.isEnabled()
+    dialog.name_edit.setText(f"{stem}-ft-20260101-1200")
+    assert not dialog.start_button.isEnabled()
+    assert "already installed" in dialog.warning.text()
+    dialog.name_edit.setText("")
+    assert not dialog.start_button.isEnabled() and "name" in dialog.warning.text()
+    dialog.name_edit.setText("a/b")
+    assert not dialog.start_button.isEnabled() and "usable" in dialog.warning.text()
+    dialog.name_edit.setText("fresh-name")
+    assert dialog.start_button.isEnabled() and dialog.warning.text().strip() == (
+        "Few examples for Dog: expect little from those. Only one recording has events, "
+        "so none is held out to measure the result against its base: annotate events in a "
+        "second recording to measure it.")
+    dialog.deleteLater()
+
+
+def test_fine_tune_checks_the_name_before_training(tiny_checkpoint, tmp_path):
+    from panns_core.errors import StoreError
+    from panns_core.hub.installed import register_checkpoint
+    from panns_core.training.config import TrainConfig
+    from panns_core.training.run import fine_tune
+
+    register_checkpoint(tiny_checkpoint, "taken")
+    with pytest.raises(StoreError, match="already installed"):
+        # no project at this path: the name is checked before anything else
+        fine_tune(tmp_path / "none.panns", "arch:TinySED", TrainConfig(), name="taken")
+
+
+def _done(panel, name, before=(("event_f1", 0.9),), after=(("event_f1", 0.1),)):
+    panel.handle({"event": "start", "architecture": "TinySED", "strategy": "head",
+                  "total_steps": 1, "labels": ["Dog", "Cat"], "data": {}})
+    panel.handle({"event": "done", "status": "completed",
+                  "result": {"model": name, "metrics_before": before and dict(before),
+                             "metrics_after": after and dict(after)}})
+
+
+def test_a_model_worse_than_its_base_is_said_not_made_default_and_asks(
+        make_main_window, qtbot, tiny_checkpoint):
+    from panns_core.hub.installed import get_registry, register_checkpoint
+
+    window = make_main_window()
+    doc = window.document
+    panel = window.panels["training"]
+    registry = get_registry()
+    register_checkpoint(tiny_checkpoint, "base-model")
+    window.panels["detection"].refresh_models()
+    doc.model = "base-model"
+    # the registry's figures decide (the done event here claims the opposite)
+    register_checkpoint(tiny_checkpoint, "worse-one", parent="base-model", metrics={
+        "val_before": {"event_f1": 0.5, "segment_f1": 0.6},
+        "val_after": {"event_f1": 0.25, "segment_f1": 0.7}})
+    before_model, before_default = doc.model, registry.default_name()
+    _done(panel, "worse-one")
+    assert panel.comparison.worse
+    text = panel.status.text()
+    assert "scores worse than its base" in text and "not made the default" in text
+    assert "event F1 0.250 against 0.500" in text
+    assert doc.model == before_model and registry.default_name() == before_default
+    asked = []
+    panel.confirm = lambda title, question: asked.append(question) or False
+    detected = []
+    panel.detect_requested.connect(detected.append)
+    panel.detect_button.click()
+    assert len(asked) == 1 and "worse" in asked[0] and detected == []
+    panel.confirm = lambda title, question: asked.append(question) or True
+    panel.detect_button.click()
+    qtbot.waitUntil(lambda: not window.panels["detection"].running, timeout=30_000)
+    assert len(asked) == 2 and detected == ["worse-one"]
+
+    # a better one: said, made the default and chosen, detection does not ask
+    register_checkpoint(tiny_checkpoint, "better-one", metrics={
+        "val_before": {"event_f1": 0.25}, "val_after": {"event_f1": 0.5}})
+    _done(panel, "better-one")
+    assert panel.comparison.verdict == "better"
+    assert "better than its base" in panel.status.text()
+    assert registry.default_name() == "better-one" and doc.model == "better-one"
+    panel.detect_button.click()
+    qtbot.waitUntil(lambda: not window.panels["detection"].running, timeout=30_000)
+    assert len(asked) == 2 and detected[-1] == "better-one"
+
+    # unmeasured (no validation split): not made the default either
+    register_checkpoint(tiny_checkpoint, "unmeasured-one", metrics={})
+    _done(panel, "unmeasured-one", None, None)
+    assert panel.comparison.verdict == "unmeasured"
+    assert "could not be compared" in panel.status.text()
+    assert registry.default_name() == "better-one" and doc.model == "better-one"
