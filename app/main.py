@@ -2,7 +2,8 @@
 
 The window is shown before anything imports torch (views and detection import it
 lazily on workers), so the first paint is fast. Files given on the command line are
-opened; on the very first start the shipped demo recording is opened.
+opened (a ``.panns`` file as the project, a folder's audio files recursively); on the
+very first start the shipped demo recording is opened.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from collections.abc import Sequence
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="panns-annotator",
                                      description="Annotate sound events with PANNs models.")
-    parser.add_argument("files", nargs="*", help="audio files to open")
+    parser.add_argument("files", nargs="*",
+                        help="a project (.panns), audio files or folders to open")
     parser.add_argument("--project", help="project file to open or create (.panns)")
     parser.add_argument("--demo", action="store_true", help="open the demo recording")
     return parser
@@ -53,12 +55,17 @@ def create_window(files: Sequence[str] = (), project: str | None = None, demo: b
     """Build and show the main window (the QApplication must exist)."""
     from . import settings
     from .main_window import MainWindow
+    from .opening import sort_paths
 
+    found = sort_paths(files)
+    if found.projects and project is None:  # `panns-annotator birds.panns`
+        project = str(found.projects[-1])
+    others = [*found.folders, *found.audio]
     window = MainWindow(project=project)
     window.show()
-    if files:
-        window.guard(window.open_files, list(files))
-    elif demo or settings.first_start():
+    if others:
+        window.guard(window.open_paths, others)
+    elif demo or (settings.first_start() and not found.projects):
         window.guard(window.open_demo)
     settings.mark_started()
     return window

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QProgressDialog,
     QScrollBar,
     QSplitter,
     QTabBar,
@@ -41,6 +42,7 @@ from .dialogs.io_dialogs import open_export, open_import
 from .dialogs.label_picker import add_event_with_label, pick_label
 from .model import Document
 from .panels import PANELS
+from .opening import add_files_job, audio_files_in, sort_paths
 from .player import PLAYING, Player
 from .views.base import format_time
 from .views.events_track import EventsTrackView
@@ -77,6 +79,7 @@ class MainWindow(QMainWindow):
         self.dialogs: dict[str, QDialog] = {}  # kind -> the modal dialog open now
         self.label_picker = pick_label  # (window, document, ids) -> label or None
         self.last_error: str | None = None
+        self.folder_worker = None  # adding a folder's files (open_folder)
         self.quiet_errors = False  # errors only in the status bar (tests, screenshots)
         self._layout_done = False
         self._build_views()
@@ -198,12 +201,20 @@ class MainWindow(QMainWindow):
         # File
         add("File", "&Open recording…", self.open_dialog, QKeySequence.StandardKey.Open)
         add("File", "Open &project…", self.open_project_dialog, "Ctrl+Shift+O")
+        add("File", "Open &folder…", self.open_folder_dialog, "Ctrl+Alt+O",
+            tip="Add every audio file under a folder (and its sub-folders) to the project")
         add("File", "&New project…", self.new_project_dialog, "Ctrl+Shift+N")
         self.recent_menu = self.menus["File"].addMenu("Recent files")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         add("File", "Open the &demo recording", self.open_demo)
         self.menus["File"].addSeparator()
         add("File", "&Import annotations…", lambda: open_import(self), "Ctrl+Shift+I")
+        add("File", "&Remove recording from project", self.remove_selected_recordings,
+            tip="Take the selected recordings and their events out of the project "
+                "(Ctrl+Z brings them back; the audio files stay)")
+        add("File", "&Locate moved recordings…", self.locate_dialog,
+            tip="Find recordings whose files were moved, by content, under a folder")
+        self.menus["File"].addSeparator()
         add("File", "&Export annotations…", lambda: open_export(self), "Ctrl+Shift+E")
         self.menus["File"].addSeparator()
         add("File", "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -237,11 +248,13 @@ class MainWindow(QMainWindow):
         for view in self.views:
             action = QAction(view.title, self, checkable=True)
             action.setChecked(view.isVisibleTo(self) or view is not self.wavegram)
+        self.view_actions: dict[str, QAction] = {}  # view title -> its show/hide action
             action.toggled.connect(view.setVisible)
             self.view_menu.addAction(action)
         self.view_menu.addSeparator()
         cmap_menu = self.view_menu.addMenu("Spectrogram colours")
         for name in COLORMAPS:
+            self.view_actions[view.title] = action
             action = QAction(name, self, checkable=True)
             action.setChecked(name == self.spectrogram.colormap_name)
             action.triggered.connect(lambda _=False, n=name: self.set_colormap(n))
@@ -328,10 +341,162 @@ class MainWindow(QMainWindow):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.document.open_project(path)
+        """Open (or create) a project and show it as it was left (see
+        :meth:`restore_project_state`)."""
         settings.set_value("last_project", str(path))
 
+        self.save_project_state()
     def open_files(self, paths) -> None:
         """Open one or more audio files (the first becomes current)."""
+        self.restore_project_state()
+
+    def project_state(self) -> dict:
+        """What reopening the project brings back: current recording, view range and
+        cursor, post-processing params, chosen model, shown views, chosen curves."""
+        from dataclasses import asdict
+
+        doc = self.document
+        rec = doc.recording
+        params = asdict(doc.params)
+        params = {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, tuple)
+                      else v) for k, v in params.items()}
+        return {
+            "recording": rec.id if rec is not None else None,
+            "view_range": list(doc.view_range) if rec is not None else None,
+            "cursor": doc.cursor,
+            "params": params,
+            "model": doc.model,
+            "views": {title: action.isChecked() for title, action in self.view_actions.items()},
+            "curves": self.curves.chosen,
+        }
+
+    def save_project_state(self) -> None:
+        doc = self.document
+        if doc.store is None or doc.project_path is None:
+            return
+        detection = self.panels.get("detection")
+        if detection is not None:
+            detection.flush()  # the events shown are the ones the params give
+        try:
+            settings.set_project_state(doc.project_path, self.project_state())
+        except OSError as error:  # settings not writable: the project itself is saved
+            log.warning("window state not saved: %s", error)
+
+    def restore_project_state(self) -> None:
+        """Show the open project as :meth:`save_project_state` left it (parts that no
+        longer apply, e.g. a removed recording, are skipped)."""
+        doc = self.document
+        if doc.project_path is None:
+            return
+        state = settings.project_state(doc.project_path)
+        if not state:
+            return
+        for title, shown in (state.get("views") or {}).items():
+            if title in self.view_actions and isinstance(shown, bool):
+                self.view_actions[title].setChecked(shown)
+        params = state.get("params")
+        if isinstance(params, dict):
+            from panns_core.detection.postprocess import PostprocessParams
+
+            try:
+                doc.params = PostprocessParams(**params)
+            except (TypeError, ValueError) as error:
+                log.info("saved params not used: %s", error)
+        if state.get("model") is None or isinstance(state.get("model"), str):
+            doc.model = state.get("model")
+        if isinstance(state.get("curves"), list):
+            self.curves.chosen = [str(c) for c in state["curves"]]
+        rec_id = state.get("recording")
+        ids = {r.id for r in doc.recordings}
+        if rec_id in ids:
+            self.guard(doc.set_recording, rec_id)
+            span = state.get("view_range")
+            if doc.recording is not None and isinstance(span, list) and len(span) == 2:
+                doc.view_range = (float(span[0]), float(span[1]))
+                doc.cursor = float(state.get("cursor") or 0.0)
+
+    def open_paths(self, paths) -> None:
+        """What the command line, a drop or a file manager gives: a project file is
+        opened as the project (the last one given), folders and audio files are added
+        to it."""
+        found = sort_paths(paths)
+        if found.projects:
+            self.open_project(found.projects[-1])
+        if found.audio:
+            self.open_files(found.audio)
+        for folder in found.folders:
+            self.open_folder(folder)
+
+    def open_folder(self, folder: str | Path):
+        """Add the audio files under ``folder`` (recursive) on a worker, with a progress
+        dialog for big folders; the first new one becomes current when none is."""
+        from .workers import Worker
+
+        folder = Path(folder)
+        files = audio_files_in(folder)
+        if not files:
+            raise PannsError(f"No audio files in {folder} or its sub-folders.")
+        store = self.document._require_store()
+        progress = QProgressDialog(f"Adding {len(files)} recordings from {folder.name}…",
+                                   "Stop", 0, 1000, self)
+        progress.setWindowTitle("Open folder")
+        progress.setMinimumDuration(500)
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        worker = Worker(add_files_job, store, files)
+        worker.progress.connect(lambda f, text: (progress.setValue(int(f * 1000)),
+                                                 progress.setLabelText(text)))
+        progress.canceled.connect(worker.cancel)
+        worker.returned.connect(lambda added: self._folder_added(folder, added))
+        worker.aborted.connect(lambda: self._folder_added(folder, None))
+        worker.errored.connect(self.show_error)
+        worker.finished.connect(progress.close)
+        worker.finished.connect(progress.deleteLater)
+        worker.finished.connect(lambda: setattr(self, "folder_worker", None))
+        self.folder_worker = worker
+        settings.set_value("last_folder", str(folder))
+        return worker.start()
+
+    def _folder_added(self, folder: Path, added) -> None:
+        doc = self.document
+        if doc.store is None:
+            return
+        doc.reload_recordings()
+        if added is None:
+            self.statusBar().showMessage(f"Stopped adding files from {folder.name}.", 8000)
+            return
+        if added.ids and doc.recording is None:
+            self.guard(doc.set_recording, added.ids[0])
+        text = f"{len(added.ids)} recording(s) from {folder.name}"
+        if added.skipped:
+            text += f"; {len(added.skipped)} file(s) not readable as audio were left out"
+            log.info("skipped: %s", added.skipped)
+        self.statusBar().showMessage(text, 10000)
+
+    def open_folder_dialog(self) -> None:
+        start = settings.value("last_folder", "") or ""
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of recordings", start)
+        if folder:
+            self.open_folder(folder)
+
+    def remove_selected_recordings(self) -> None:
+        self.document.remove_recordings(self.panels["recordings"].selected_ids())
+
+    def locate_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Where are the moved recordings? (searched by content)",
+            settings.value("last_folder", "") or "")
+        if folder:
+            self.locate_recordings(folder)
+
+    def locate_recordings(self, folder: str | Path) -> dict[int, Path]:
+        """Find the project's missing files under ``folder`` (by content hash, or by
+        name and size when no hash was taken) and point the project at them."""
+        found = self.document.relocate(folder)
+        missing = len(self.document.store.missing_recordings())
+        text = f"Found {len(found)} moved recording(s)"
+        text += f"; {missing} still missing." if missing else "."
+        self.statusBar().showMessage(text, 10000)
+        return found
         paths = [Path(p) for p in paths]
         if not paths:
             return
@@ -379,7 +544,7 @@ class MainWindow(QMainWindow):
         paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
         if paths:
             event.acceptProposedAction()
-            self.guard(self.open_files, paths)
+            self.guard(self.open_paths, paths)
 
     # ------------------------------------------------------------------ editing
     def accept_selected(self) -> None:
@@ -614,6 +779,7 @@ class MainWindow(QMainWindow):
         self.shutdown()
         settings.set_value("geometry", self.saveGeometry())
         self.document.close_project()
+        self.save_project_state()
         self.closed.emit()
         super().closeEvent(event)
 

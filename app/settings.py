@@ -71,3 +71,29 @@ def first_start() -> bool:
 
 def mark_started() -> None:
     set_value("started_before", True)
+
+
+MAX_PROJECT_STATES = 40
+
+
+def _project_key(path: str | Path) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def project_state(path: str | Path) -> dict[str, Any]:
+    """How the window showed the project at ``path`` when it was last left (or {})."""
+    states = value("project_states", {})
+    state = states.get(_project_key(path)) if isinstance(states, dict) else None
+    return state if isinstance(state, dict) else {}
+
+
+def set_project_state(path: str | Path, state: dict[str, Any]) -> None:
+    """Remember ``state`` for the project at ``path`` (the newest few projects are kept)."""
+    states = value("project_states", {})
+    states = dict(states) if isinstance(states, dict) else {}
+    key = _project_key(path)
+    states.pop(key, None)
+    states[key] = state
+    while len(states) > MAX_PROJECT_STATES:
+        states.pop(next(iter(states)))
+    set_value("project_states", states)

@@ -41,6 +41,7 @@ OWN_EMITTERS = (
     "default_label",  # label used for new events
     "vocabulary",  # the project's label vocabulary changed
     "status",  # a short message for the status bar
+    "edits",  # an edit of any recording's events or of the list was applied (value: Change)
 )
 EMITTERS = (
     *OWN_EMITTERS,
@@ -272,6 +273,25 @@ class Document:
         self.events.recordings.emit(self.recordings)
 
     def add_recordings(self, paths: Iterable[str | Path]) -> list[int]:
+    def reload_recordings(self) -> None:
+        """Read the project's recordings again (after a worker added some)."""
+        self._reload_recordings()
+
+    def relocate(self, folder: str | Path) -> dict[int, Path]:
+        """Point missing recordings at their files under ``folder`` (the store's
+        relocate); the current recording is read again from its new place."""
+        found = self._require_store().relocate(folder)
+        if found:
+            current = self._recording.id if self._recording is not None else None
+            self._reload_recordings()
+            if current in found:
+                self._recording = None  # force a reload of views from the new path
+                self.set_recording(current)
+            from panns_core.annotations.store import Change
+
+            self.events.edits.emit(Change(listed=frozenset(found)))
+        return found
+
         """Add audio files to the project (header only, no decoding); returns their ids."""
         store = self._require_store()
         ids = [store.add_recording(Path(p), hash=False) for p in paths]
@@ -279,6 +299,19 @@ class Document:
         return ids
 
     def open_file(self, path: str | Path) -> OpenRecording:
+    def remove_recordings(self, ids: Iterable[int]) -> None:
+        """Take recordings out of the project, their events with them (one undo step;
+        the audio files stay where they are)."""
+        from panns_core.annotations.store import RemoveRecordings
+
+        ids = [int(i) for i in ids]
+        if not ids:
+            return
+        names = [r.name for r in self._recordings if r.id in ids]
+        text = f"Remove {names[0]}" if len(names) == 1 else f"Remove {len(ids)} recordings"
+        self.apply(RemoveRecordings(ids), text)
+        self.history.seal()
+
         """Add ``path`` to the project if needed and make it the current recording."""
         (rec_id,) = self.add_recordings([path])
         self.set_recording(rec_id)
@@ -322,9 +355,20 @@ class Document:
         self.events.annotations.emit(self._annotations, ids=ids)
 
     def _on_store_change(self, change) -> None:
-        if self._recording is not None and self._recording.id in change.recordings:
+        if change.listed:
+            before = [r.id for r in self._recordings]
+            self._reload_recordings()
+            now = [r.id for r in self._recordings]
+            if self._recording is not None and self._recording.id not in now:
+                # the current one was removed: show the one after it (else before it)
+                at = before.index(self._recording.id)
+                later = [i for i in before[at + 1:] if i in now]
+                earlier = [i for i in before[:at] if i in now]
+                self.set_recording((later or earlier[::-1] or [None])[0])
+        elif self._recording is not None and self._recording.id in change.recordings:
             self.refresh_annotations(change.added | change.removed | change.updated)
 
+        self.events.edits.emit(change)
     # --------------------------------------------------------------- vocabulary
     def vocabulary(self) -> list:
         """The project's label vocabulary (store LabelEntry: name, colour, hotkey, ...)."""

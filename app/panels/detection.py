@@ -366,6 +366,13 @@ class DetectionPanel(QWidget):
         self.threshold_slider.blockSignals(True)
         self.threshold_slider.setValue(round(params.threshold * 100))
         self.threshold_slider.blockSignals(False)
+        if self.top_k_spin.value() != (params.top_k or 0):
+            self.top_k_spin.blockSignals(True)
+            self.top_k_spin.setValue(params.top_k or 0)
+            self.top_k_spin.blockSignals(False)
+        classes = ", ".join(params.classes or ())
+        if self.classes_edit.text().strip() != classes:
+            self.classes_edit.setText(classes)
         if self.document.scores is not None and not self.document.scores_partial:
             self._rederive_timer.start()
 

@@ -60,6 +60,7 @@ def test_first_start_opens_the_demo_once(qtbot, tmp_path):
     window = create_window(project=str(tmp_path / "p.panns"))
     qtbot.addWidget(window)
     assert window.document.recording.name == "demo.flac"
+    window.document.set_recording(None)  # left with no recording open (else it reopens)
     window.close()
     assert not settings.first_start()
     again = create_window(project=str(tmp_path / "p.panns"))

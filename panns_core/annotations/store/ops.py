@@ -43,6 +43,7 @@ class Change:
     removed: frozenset[int] = frozenset()
     updated: frozenset[int] = frozenset()
     recordings: frozenset[int] = frozenset()
+    listed: frozenset[int] = frozenset()  # recordings removed from or put back in the project
 
     def __or__(self, other: Change) -> Change:
         return Change(
@@ -50,6 +51,7 @@ class Change:
             self.removed | other.removed,
             self.updated | other.updated,
             self.recordings | other.recordings,
+            self.listed | other.listed,
         )
 
 
@@ -319,6 +321,75 @@ class ReplaceProposed(Operation):
         old = [row[0] for row in con.execute(sql, params)]
         rows = undecided(con, int(self.recording_id), self.rows)
         return Batch((DeleteEvents(old), AddEvents(rows)))._run(con)
+
+
+_RECORDING_FIELDS: Final = (
+    "id", "path", "size", "sha256", "duration", "sample_rate", "channels", "added", "note",
+)
+_CACHE_FIELDS: Final = ("recording_id", "model_id", "path", "audio_hash", "created")
+
+
+@dataclass(frozen=True)
+class RemoveRecordings(Operation):
+    """Take recordings out of the project with their events and cached-score entries;
+    the inverse (:class:`RestoreRecordings`) puts all of it back with the same ids.
+    The audio files are not touched."""
+
+    ids: tuple[int, ...]
+    title: ClassVar[str] = "remove recordings"
+
+    def __init__(self, ids: Iterable[int]) -> None:
+        object.__setattr__(self, "ids", tuple(dict.fromkeys(int(i) for i in ids)))
+
+    def _run(self, con: sqlite3.Connection) -> tuple[Operation, Change]:
+        wanted = json.dumps(list(self.ids))
+        inside = "IN (SELECT value FROM json_each(?))"
+        cols = ", ".join(f'"{c}"' for c in _RECORDING_FIELDS)
+        recordings = tuple(con.execute(
+            f"SELECT {cols} FROM recordings WHERE id {inside} ORDER BY id", (wanted,)))
+        missing = set(self.ids) - {row[0] for row in recordings}
+        if missing:
+            raise StoreError(f"No recording with id {sorted(missing)} in this project "
+                             "(removed already?). Nothing was changed.")
+        events = tuple(con.execute(
+            f"SELECT {_COLUMNS_SQL} FROM events WHERE recording_id {inside} ORDER BY id",
+            (wanted,)))
+        cache = tuple(con.execute(
+            f"SELECT {', '.join(_CACHE_FIELDS)} FROM score_cache WHERE recording_id {inside}",
+            (wanted,)))
+        con.execute(f"DELETE FROM recordings WHERE id {inside}", (wanted,))  # cascades
+        ids = frozenset(self.ids)
+        return RestoreRecordings(recordings, events, cache), Change(
+            removed=frozenset(row[0] for row in events), recordings=ids, listed=ids)
+
+
+@dataclass(frozen=True)
+class RestoreRecordings(Operation):
+    """Put removed recordings back (rows of recordings, events and score_cache)."""
+
+    recordings: tuple[tuple, ...]
+    events: tuple[Row, ...] = ()
+    cache: tuple[tuple, ...] = ()
+    title: ClassVar[str] = "restore recordings"
+
+    def _run(self, con: sqlite3.Connection) -> tuple[Operation, Change]:
+        cols = ", ".join(f'"{c}"' for c in _RECORDING_FIELDS)
+        marks = ", ".join("?" * len(_RECORDING_FIELDS))
+        try:
+            con.executemany(f"INSERT INTO recordings ({cols}) VALUES ({marks})",
+                            self.recordings)
+            con.executemany(_INSERT_SQL, self.events)
+            con.executemany(
+                f"INSERT INTO score_cache ({', '.join(_CACHE_FIELDS)}) VALUES "
+                f"({', '.join('?' * len(_CACHE_FIELDS))})", self.cache)
+        except sqlite3.IntegrityError as error:
+            if "recordings" in str(error):
+                raise StoreError("A file of the removed recording is in the project again; "
+                                 "remove it first. Nothing was changed.") from None
+            raise _integrity(error) from None
+        ids = frozenset(row[0] for row in self.recordings)
+        return RemoveRecordings(sorted(ids)), Change(
+            added=frozenset(row[0] for row in self.events), recordings=ids, listed=ids)
 
 
 def undecided(con: sqlite3.Connection, recording_id: int, rows: Sequence[Row]

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ...audio import audio_info, file_sha256
 from ...errors import StoreError
-from ...events import EVENT_COLUMNS, STATUSES, make_events
+from ...events import EVENT_COLUMNS, HUMAN, PROPOSED, STATUSES, make_events
 from .ops import AddEvents, Change, Operation, ReplaceProposed
 from .schema import SCHEMA_VERSION, migrate
 
@@ -256,15 +256,16 @@ class ProjectStore:
     def relocate(self, folder: str | os.PathLike) -> dict[int, Path]:
         """Find missing recordings under ``folder`` by content hash; update their paths.
 
-        Only files whose size matches a missing recording are hashed.
-        Returns {recording id: new path}.
+        Only files whose size matches a missing recording are hashed. A recording added
+        without a hash (the window adds files by their header only) is found by file
+        name and size. Returns {recording id: new path}.
         """
         folder = Path(folder).expanduser().resolve()
         if not folder.is_dir():
             raise StoreError(f"{folder} is not a folder.")
         wanted: dict[int, list[Recording]] = {}
         for rec in self.missing_recordings():
-            if rec.sha256 and rec.size is not None:
+            if rec.size is not None:
                 wanted.setdefault(rec.size, []).append(rec)
         found: dict[int, Path] = {}
         for root, _dirs, files in os.walk(folder):
@@ -274,12 +275,14 @@ class ProjectStore:
                     size = candidate.stat().st_size
                 except OSError:
                     continue
-                pending = [r for r in wanted.get(size, []) if r.id not in found]
+                pending = [r for r in wanted.get(size, []) if r.id not in found
+                           and (r.sha256 or r.path.name == candidate.name)]
                 if not pending:
                     continue
-                digest = file_sha256(candidate)
+                digest = file_sha256(candidate) if any(r.sha256 for r in pending) else None
                 for rec in pending:
-                    if rec.sha256 == digest:
+                    if (rec.sha256 and rec.sha256 == digest) or (
+                            not rec.sha256 and rec.path.name == file):
                         found[rec.id] = candidate
                         break
         if found:
@@ -449,6 +452,22 @@ class ProjectStore:
         counts = dict.fromkeys(STATUSES, 0)
         counts.update(dict(self._query(sql + " GROUP BY status", params)))
         return counts
+
+    def recording_states(self) -> dict[int, dict[str, int]]:
+        """Per recording: ``model`` (events a model proposed, whatever their status now),
+        ``decided`` (of those, no longer proposed), ``human`` (events a person added) and
+        ``scored`` (1 when scores of a detection run are cached). One query each."""
+        states = {r[0]: {"model": 0, "decided": 0, "human": 0, "scored": 0}
+                  for r in self._query("SELECT id FROM recordings")}
+        for rec_id, model, decided, human in self._query(
+            "SELECT recording_id, sum(source != ?), sum(source != ? AND status != ?), "
+            "sum(source = ?) FROM events GROUP BY recording_id",
+            (HUMAN, HUMAN, PROPOSED, HUMAN),
+        ):
+            states[rec_id].update(model=model, decided=decided, human=human)
+        for (rec_id,) in self._query("SELECT DISTINCT recording_id FROM score_cache"):
+            states[rec_id]["scored"] = 1
+        return states
 
     # -- models, training runs, cached scores -------------------------------------------
     def models(self) -> list[dict[str, Any]]:
