@@ -44,6 +44,9 @@ FORMAT_TITLES = {
     "label_studio": "Label Studio JSON (.json)",
 }
 ERROR_STYLE = "color: #ff6f61;"
+# The dialog's statuses when nothing is remembered: what a person has decided or made
+# (proposed events are the model's guesses; tick them to export those too).
+DIALOG_STATUSES = tuple(s for s in DEFAULT_EXPORT_STATUSES if s != ev.PROPOSED)
 
 
 def _error_text(error: BaseException) -> str:
@@ -58,7 +61,11 @@ def _error_text(error: BaseException) -> str:
 
 class ExportDialog(QDialog):
     """Format, scope, statuses, destination; the preview line says what will be written.
-    ``export()`` writes (also what the Export button does) and returns the paths."""
+    ``export()`` writes (also what the Export button does) and returns the paths.
+
+    The choices and the folder of the last export are remembered (settings ``export``);
+    the first time the folder is the project's (the recording's when the project is the
+    default one in the program's data folder)."""
 
     def __init__(self, document, parent=None) -> None:
         super().__init__(parent)
@@ -101,7 +108,7 @@ class ExportDialog(QDialog):
         self.status_boxes: dict[str, QCheckBox] = {}
         for status in ev.STATUSES:
             box = QCheckBox(status)
-            box.setChecked(status in DEFAULT_EXPORT_STATUSES)
+            box.setChecked(status in DIALOG_STATUSES)
             self.status_boxes[status] = box
             status_row.addWidget(box)
         status_row.addStretch(1)
@@ -144,7 +151,46 @@ class ExportDialog(QDialog):
                        self.file_names, *self.status_boxes.values()):
             widget.toggled.connect(self._scope_changed)
         self.dest_edit.textEdited.connect(self._dest_edited)
+        self._restore_choices()
         self._format_changed()
+
+    def _restore_choices(self) -> None:
+        from .. import settings
+
+        memory = settings.value("export", {}) or {}
+        if not isinstance(memory, dict):
+            return
+        index = self.format_combo.findData(memory.get("format"))
+        if index >= 0:
+            self.format_combo.blockSignals(True)
+            self.format_combo.setCurrentIndex(index)
+            self.format_combo.blockSignals(False)
+        if isinstance(memory.get("statuses"), list):
+            for status, box in self.status_boxes.items():
+                box.blockSignals(True)
+                box.setChecked(status in memory["statuses"])
+                box.blockSignals(False)
+        for key, box in (("per_recording", self.per_recording),
+                         ("file_names", self.file_names)):
+            if isinstance(memory.get(key), bool):
+                box.blockSignals(True)
+                box.setChecked(memory[key])
+                box.blockSignals(False)
+        if memory.get("scope") == "project" or self.document.recording is None:
+            self.scope_project.setChecked(True)
+
+    def _remember_choices(self) -> None:
+        from .. import settings
+
+        dest = Path(self.dest_edit.text().strip()).expanduser()
+        folder = dest.parent  # a per-recording export's folder sits in it too
+        settings.set_value("export", {
+            "format": self.format, "statuses": self.statuses(),
+            "per_recording": self.per_recording.isChecked(),
+            "file_names": self.file_names.isChecked(),
+            "scope": "recording" if self.recordings() is not None else "project",
+            "folder": str(folder),
+        })
 
     # ------------------------------------------------------------- choices
     @property
@@ -194,12 +240,7 @@ class ExportDialog(QDialog):
         from panns_core.annotations.formats import EXTENSIONS
 
         doc = self.document
-        if doc.project_path is not None:
-            folder = doc.project_path.parent
-        elif doc.recording is not None:
-            folder = doc.recording.path.parent
-        else:
-            folder = Path.home()
+        folder = default_export_folder(doc)
         if self.per_recording.isChecked():
             stem = doc.project_path.stem if doc.project_path else "annotations"
             return folder / f"{stem}_{self.format}"
@@ -257,12 +298,33 @@ class ExportDialog(QDialog):
         except Exception as error:
             self.error.setText(_error_text(error))
             return []
+        self._remember_choices()
         self.document.status(f"Exported {self._plan.describe()}")
         return self.written
 
     def _on_export(self) -> None:
         if self.export():
             self.accept()
+
+
+def default_export_folder(document) -> Path:
+    """The last export's folder, else the project's folder, else (for the default
+    project in the program's data folder) the current recording's, else home."""
+    from panns_core.paths import data_dir
+
+    from .. import settings
+
+    memory = settings.value("export", {}) or {}
+    last = memory.get("folder") if isinstance(memory, dict) else None
+    if last and Path(last).is_dir():
+        return Path(last)
+    project = document.project_path
+    hidden = project is not None and project.resolve().is_relative_to(data_dir().resolve())
+    if project is not None and not hidden:
+        return project.parent
+    if document.recording is not None:
+        return document.recording.path.parent
+    return Path.home()
 
 
 IMPORT_COLUMNS = ("File", "Format", "Events", "Recording", "Problem")

@@ -58,6 +58,9 @@ def test_export_then_reimport_through_the_dialogs(make_main_window, qtbot, demo_
     dialog = ExportDialog(doc, window)
     dialog.show()
     assert not dialog.status_boxes[ev.REJECTED].isChecked()  # rejected left out by default
+    assert not dialog.status_boxes[ev.PROPOSED].isChecked()  # and the model's guesses
+    assert dialog.preview.text().startswith("2 event(s)")
+    dialog.status_boxes[ev.PROPOSED].setChecked(True)
     dialog.set_format(fmt)
     assert dialog.dest_edit.text().endswith(
         {"label_studio": "demo.json", "raven": "demo.selections.txt",
@@ -108,6 +111,7 @@ def test_whole_project_and_errors_shown_as_messages(make_main_window, qtbot, dem
     # Audacity holds one recording per file: the folder layout is forced
     assert dialog.per_recording.isChecked() and not dialog.per_recording.isEnabled()
     dialog.set_destination(tmp_path / "labels")
+    dialog.status_boxes[ev.PROPOSED].setChecked(True)
     assert dialog.preview.text().startswith("4 event(s) from 2 recording(s) -> 2 files")
     for box in dialog.status_boxes.values():
         box.setChecked(True)
@@ -178,4 +182,5 @@ def test_menu_opens_export_dialog(make_main_window, qtbot, demo_path, tmp_path):
     QTest.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier
                    | Qt.KeyboardModifier.ShiftModifier)
     assert seen == ["Export annotations"]
-    assert dest.read_text().count("demo.flac") == 3
+    # accepted and added; the proposed Dog is not ticked by default, rejected never
+    assert dest.read_text().count("demo.flac") == 2
