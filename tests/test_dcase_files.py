@@ -293,3 +293,42 @@ def test_export_of_chosen_recordings_lists_those_without_events(tmp_path: Path) 
     frame = pd.read_csv(path, sep="\t")
     assert list(frame["filename"]) == ["a.wav", "b.wav", "c.wav"]
     assert list(frame["event_label"].fillna("")) == ["", '"quoted" voice', ""]
+
+
+def test_psds_with_a_reference_listing_files_without_events(tmp_path: Path, capsys) -> None:
+    """Score tables of a file the reference lists without events: only false positives."""
+    reference = tmp_path / "reference.tsv"
+    reference.write_text(
+        "filename\tonset\toffset\tevent_label\n"
+        "a.wav\t1.0\t3.0\tSprache ü\na.wav\t5.0\t6.0\tCattle, bovinae\n"
+        "b.wav\t\t\t\n", encoding="utf-8")
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    edges = np.arange(0.0, 10.01, 0.5)
+    active = {"a": [(1.0, 3.0, 0, 0.9), (5.0, 6.0, 1, 0.9)], "b": [(2.0, 3.0, 0, 0.6)]}
+    for name, spans in active.items():
+        table = np.full((len(edges) - 1, 2), 0.05)
+        for on, off, column, value in spans:
+            table[(edges[:-1] >= on) & (edges[:-1] < off), column] = value
+        frame = pd.DataFrame(table, columns=["Sprache ü", "Cattle, bovinae"])
+        frame.insert(0, "offset", edges[1:])
+        frame.insert(0, "onset", edges[:-1])
+        frame.to_csv(scores / f"{name}.tsv", sep="\t", index=False)
+    durations = tmp_path / "durations.tsv"
+    durations.write_text("filename\tduration\na.wav\t10.0\nb.wav\t10.0\n")
+    assert main(["evaluate", "--reference", str(reference), "--scores", str(scores),
+                 "--durations", str(durations), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    # sed_scores_eval itself, given b as a file without events
+    from sed_scores_eval import intersection_based
+    from sed_scores_eval.base_modules.io import read_sed_scores
+
+    from panns_core.evaluation.psds import PSDS_SCENARIOS, sed_scores_eval_writable
+
+    sed_scores_eval_writable()
+    truth = {"a": [[1.0, 3.0, "Sprache ü"], [5.0, 6.0, "Cattle, bovinae"]], "b": []}
+    tables = {name: read_sed_scores(scores / f"{name}.tsv") for name in ("a", "b")}
+    for name, params in PSDS_SCENARIOS.items():
+        value, *_ = intersection_based.psds(scores=tables, ground_truth=truth,
+                                            audio_durations={"a": 10.0, "b": 10.0}, **params)
+        assert result["psds"][name]["psds"] == pytest.approx(float(value), abs=1e-12)
