@@ -37,12 +37,12 @@ from PySide6.QtWidgets import (
 
 from panns_core.errors import PannsError
 
-from . import settings
+from . import keys, settings
 from .dialogs.io_dialogs import open_export, open_import
 from .dialogs.label_picker import add_event_with_label, pick_label
 from .model import Document
-from .panels import PANELS
 from .opening import add_files_job, audio_files_in, sort_paths
+from .panels import PANELS
 from .player import PLAYING, Player
 from .views.base import format_time
 from .views.events_track import EventsTrackView
@@ -72,14 +72,15 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("PANNs Annotator")
         self.setAcceptDrops(True)
         self.resize(1400, 860)
+        keys.install()  # keys typed into an editor never go to a window shortcut
         self.document = document or Document()
         self.player = Player(self.document, self)
         self.panels: dict[str, QWidget] = {}  # panel name -> its widget (app.panels)
         self.docks: dict[str, QDockWidget] = {}  # panel name -> its dock
         self.dialogs: dict[str, QDialog] = {}  # kind -> the modal dialog open now
         self.label_picker = pick_label  # (window, document, ids) -> label or None
-        self.last_error: str | None = None
         self.folder_worker = None  # adding a folder's files (open_folder)
+        self.last_error: str | None = None
         self.quiet_errors = False  # errors only in the status bar (tests, screenshots)
         self._layout_done = False
         self._build_views()
@@ -200,21 +201,21 @@ class MainWindow(QMainWindow):
         add = self.add_action
         # File
         add("File", "&Open recording…", self.open_dialog, QKeySequence.StandardKey.Open)
-        add("File", "Open &project…", self.open_project_dialog, "Ctrl+Shift+O")
         add("File", "Open &folder…", self.open_folder_dialog, "Ctrl+Alt+O",
             tip="Add every audio file under a folder (and its sub-folders) to the project")
+        add("File", "Open &project…", self.open_project_dialog, "Ctrl+Shift+O")
         add("File", "&New project…", self.new_project_dialog, "Ctrl+Shift+N")
         self.recent_menu = self.menus["File"].addMenu("Recent files")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         add("File", "Open the &demo recording", self.open_demo)
         self.menus["File"].addSeparator()
-        add("File", "&Import annotations…", lambda: open_import(self), "Ctrl+Shift+I")
         add("File", "&Remove recording from project", self.remove_selected_recordings,
             tip="Take the selected recordings and their events out of the project "
                 "(Ctrl+Z brings them back; the audio files stay)")
         add("File", "&Locate moved recordings…", self.locate_dialog,
             tip="Find recordings whose files were moved, by content, under a folder")
         self.menus["File"].addSeparator()
+        add("File", "&Import annotations…", lambda: open_import(self), "Ctrl+Shift+I")
         add("File", "&Export annotations…", lambda: open_export(self), "Ctrl+Shift+E")
         self.menus["File"].addSeparator()
         add("File", "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -245,16 +246,16 @@ class MainWindow(QMainWindow):
         add("View", "Scroll left", lambda: self.document.scroll(-0.25), "Left")
         add("View", "Scroll right", lambda: self.document.scroll(0.25), "Right")
         self.view_menu.addSeparator()
+        self.view_actions: dict[str, QAction] = {}  # view title -> its show/hide action
         for view in self.views:
             action = QAction(view.title, self, checkable=True)
             action.setChecked(view.isVisibleTo(self) or view is not self.wavegram)
-        self.view_actions: dict[str, QAction] = {}  # view title -> its show/hide action
             action.toggled.connect(view.setVisible)
             self.view_menu.addAction(action)
+            self.view_actions[view.title] = action
         self.view_menu.addSeparator()
         cmap_menu = self.view_menu.addMenu("Spectrogram colours")
         for name in COLORMAPS:
-            self.view_actions[view.title] = action
             action = QAction(name, self, checkable=True)
             action.setChecked(name == self.spectrogram.colormap_name)
             action.triggered.connect(lambda _=False, n=name: self.set_colormap(n))
@@ -338,16 +339,13 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ open / save
     def open_project(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.document.open_project(path)
         """Open (or create) a project and show it as it was left (see
         :meth:`restore_project_state`)."""
-        settings.set_value("last_project", str(path))
-
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.save_project_state()
-    def open_files(self, paths) -> None:
-        """Open one or more audio files (the first becomes current)."""
+        self.document.open_project(path)
+        settings.set_value("last_project", str(path))
         self.restore_project_state()
 
     def project_state(self) -> dict:
@@ -497,6 +495,9 @@ class MainWindow(QMainWindow):
         text += f"; {missing} still missing." if missing else "."
         self.statusBar().showMessage(text, 10000)
         return found
+
+    def open_files(self, paths) -> None:
+        """Open one or more audio files (the first becomes current)."""
         paths = [Path(p) for p in paths]
         if not paths:
             return
@@ -776,10 +777,10 @@ class MainWindow(QMainWindow):
         cancel_all(wait=10.0)
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        self.save_project_state()
         self.shutdown()
         settings.set_value("geometry", self.saveGeometry())
         self.document.close_project()
-        self.save_project_state()
         self.closed.emit()
         super().closeEvent(event)
 

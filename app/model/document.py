@@ -272,7 +272,6 @@ class Document:
         self._recordings = recordings
         self.events.recordings.emit(self.recordings)
 
-    def add_recordings(self, paths: Iterable[str | Path]) -> list[int]:
     def reload_recordings(self) -> None:
         """Read the project's recordings again (after a worker added some)."""
         self._reload_recordings()
@@ -292,13 +291,13 @@ class Document:
             self.events.edits.emit(Change(listed=frozenset(found)))
         return found
 
+    def add_recordings(self, paths: Iterable[str | Path]) -> list[int]:
         """Add audio files to the project (header only, no decoding); returns their ids."""
         store = self._require_store()
         ids = [store.add_recording(Path(p), hash=False) for p in paths]
         self._reload_recordings()
         return ids
 
-    def open_file(self, path: str | Path) -> OpenRecording:
     def remove_recordings(self, ids: Iterable[int]) -> None:
         """Take recordings out of the project, their events with them (one undo step;
         the audio files stay where they are)."""
@@ -312,6 +311,7 @@ class Document:
         self.apply(RemoveRecordings(ids), text)
         self.history.seal()
 
+    def open_file(self, path: str | Path) -> OpenRecording:
         """Add ``path`` to the project if needed and make it the current recording."""
         (rec_id,) = self.add_recordings([path])
         self.set_recording(rec_id)
@@ -367,8 +367,8 @@ class Document:
                 self.set_recording((later or earlier[::-1] or [None])[0])
         elif self._recording is not None and self._recording.id in change.recordings:
             self.refresh_annotations(change.added | change.removed | change.updated)
-
         self.events.edits.emit(change)
+
     # --------------------------------------------------------------- vocabulary
     def vocabulary(self) -> list:
         """The project's label vocabulary (store LabelEntry: name, colour, hotkey, ...)."""
