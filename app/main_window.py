@@ -96,6 +96,8 @@ class MainWindow(QMainWindow):
         doc.events.status.connect(self._on_status)
         doc.events.project.connect(self._on_project)
         doc.selection_model.events.selection.connect(self._on_selection)
+        doc.events.annotations.connect(self._update_counts)
+        doc.events.recording.connect(self._update_counts)
         self.player.state_changed.connect(self._on_player_state)
         self.player.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
         if project is not None or doc.store is None:
@@ -283,6 +285,10 @@ class MainWindow(QMainWindow):
         add("Help", "&About", self.show_about)
 
     def _build_status_bar(self) -> None:
+        self.counts_label = QLabel("")  # the current recording's events, every edit
+        self.counts_label.setToolTip("Events of this recording; decided = the model's "
+                                     "proposals you accepted, rejected or edited")
+        self.statusBar().addPermanentWidget(self.counts_label)
         self.time_label = QLabel("0:00.00")
         self.time_label.setMinimumWidth(220)
         self.statusBar().addPermanentWidget(self.time_label)
@@ -697,6 +703,20 @@ class MainWindow(QMainWindow):
         self.redo_action.setEnabled(history.can_redo)
         self.undo_action.setText(f"&Undo {history.undo_text}".strip())
         self.redo_action.setText(f"&Redo {history.redo_text}".strip())
+
+    def _update_counts(self, _event=None) -> None:
+        from panns_core import events as ev
+
+        doc = self.document
+        frame = doc.annotations
+        if doc.recording is None:
+            self.counts_label.setText("")
+            return
+        model = frame[frame["source"] != ev.HUMAN]
+        proposed = int((frame["status"] == ev.PROPOSED).sum())
+        decided = int((model["status"] != ev.PROPOSED).sum())
+        self.counts_label.setText(f"{len(frame)} events · {proposed} proposed · "
+                                  f"{decided} of {len(model)} decided")
 
     def _on_selection(self, event) -> None:
         n = len(event.value)

@@ -200,6 +200,7 @@ class DetectionPanel(QWidget):
         document.detection.events.model.connect(self._on_model)
         document.events.recording.connect(self._update_buttons)
         document.events.recordings.connect(self._update_buttons)
+        document.events.annotations.connect(lambda _e: self._update_summary())
         self.refresh_models()
         self._update_buttons()
 

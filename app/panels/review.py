@@ -4,8 +4,10 @@ Each event is selected, brought into view and played as it is reached; one key
 accepts (A) or rejects (R) it and moves on, S skips, B goes back. While review runs
 these keys belong to it: the window's own actions on the same keys are disabled and
 come back when the review stops. Decisions are ordinary document edits, so Ctrl+Z
-undoes them; the progress bar counts the queue's events that are no longer proposed,
-so it follows undo too. The order comes from :func:`panns_core.detection.review.review_order`.
+undoes them; the progress bar counts the recording's model events that are no longer
+proposed ("k of n decided", as the recordings list's state), before, during and after
+a review, so it follows every edit, undo and a new detection run too. The order comes
+from :func:`panns_core.detection.review.review_order`.
 """
 
 from __future__ import annotations
@@ -232,17 +234,23 @@ class ReviewPanel(QWidget):
 
     # ---------------------------------------------------------------- display
     def decided(self) -> int:
-        """Events of the queue that are no longer proposed (follows undo)."""
+        """The recording's model events that are no longer proposed (follows undo)."""
+        return self.totals()[0]
+
+    def totals(self) -> tuple[int, int]:
+        """(decided, all) of the events a model proposed on the current recording."""
         frame = self.document.annotations
-        if not self.queue or frame.empty:
-            return 0
-        rows = frame[frame["id"].isin(self.queue)]
-        return int((rows["status"] != ev.PROPOSED).sum())
+        if frame.empty:
+            return 0, 0
+        model = frame[frame["source"] != ev.HUMAN]
+        return int((model["status"] != ev.PROPOSED).sum()), len(model)
 
     def _update(self) -> None:
         total = len(self.queue)
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(self.decided() if total else 0)
+        decided, proposed = self.totals()
+        self.progress.setRange(0, max(1, proposed))
+        self.progress.setValue(decided)
+        self.progress.setFormat("%v of %m decided" if proposed else "no proposals yet")
         active = self.active
         self.start_button.setText("Stop review" if active else "Start review")
         for button in (self.accept_button, self.reject_button, self.skip_button,
@@ -275,8 +283,7 @@ class ReviewPanel(QWidget):
             f"({offset - onset:.2f} s)<br>status: <b>{row['status']}</b>")
 
     def _on_annotations(self, _event) -> None:
-        if self.queue:
-            self._update()
+        self._update()
 
     def _on_recording(self, _event) -> None:
         if self.active:
