@@ -118,7 +118,7 @@ def detect_format(text: str, name: str = "<text>") -> str:
         if len(tabs) == 4 and tabs[0].strip() and not "".join(tabs[1:]).strip():
             return "dcase"  # a file listed without events (DESED style)
         commas = first.split(",")
-        if len(commas) >= 2 and is_number(commas[0]) and len(tabs) == 1:
+        if len(commas) >= 2 and is_number(commas[0]) and not is_number(tabs[0]):
             return "sonic_visualiser"
     guess = _from_extension(name)
     if guess is not None:

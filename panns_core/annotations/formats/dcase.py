@@ -54,9 +54,14 @@ def _header(fields: list[str]) -> tuple[str, ...]:
     return tuple(f.strip().lower() for f in fields)
 
 
-def split_row(line: str) -> list[str]:
+def split_row(line: str, name: str = "<text>", number: int | None = None) -> list[str]:
     """One line's tab-separated cells, unquoted as the csv module (and pandas) read them."""
-    return next(csv.reader([line], delimiter="\t", quotechar='"', strict=False), [""])
+    try:
+        return next(csv.reader([line], delimiter="\t", quotechar='"', strict=False), [""])
+    except csv.Error as error:
+        problem = ("a carriage return inside the line (cells cannot hold line breaks)"
+                   if "\r" in line else str(error))
+        raise FormatError(f"{where(name, number)}: {problem}.") from None
 
 
 def join_rows(rows: Iterable[Iterable[str]]) -> str:
@@ -82,7 +87,7 @@ def read(text: str, name: str) -> pd.DataFrame:
     for number, line in lines(text):
         if not line.strip():
             continue
-        fields = split_row(line)
+        fields = split_row(line, name, number)
         if columns is None and not rows and not listed:
             head = _header(fields)
             if head and head[0] == "filename":
@@ -189,7 +194,7 @@ def read_weak(text: str, name: str) -> dict[str, list[str]]:
     for number, line in lines(text):
         if not line.strip():
             continue
-        fields = split_row(line)
+        fields = split_row(line, name, number)
         if not result and _header(fields) == WEAK_HEADER:
             continue
         if len(fields) > 2:
@@ -227,7 +232,7 @@ def read_durations(text: str, name: str) -> dict[str, float]:
     for number, line in lines(text):
         if not line.strip():
             continue
-        fields = split_row(line)
+        fields = split_row(line, name, number)
         if not result and _header(fields) == DURATION_HEADER:
             continue
         if len(fields) != 2:
