@@ -149,4 +149,17 @@ class Detection:
             return ev.empty_events()
         from panns_core.detection.postprocess import scores_to_events
 
-        return scores_to_events(self._scores, self.params, recording=str(recording.path))
+        return scores_to_events(self._scores, params_for(self._scores, self.params),
+                                recording=str(recording.path))
+
+
+def params_for(scores, params):
+    """``params`` with its class filter cut to the classes ``scores`` has: a filter
+    naming a class the model lacks (one of another model, or a label of your own) finds
+    no events of it instead of failing."""
+    if params.classes is None or scores is None:
+        return params
+    from dataclasses import replace
+
+    known = set(scores.labels)
+    return replace(params, classes=[c for c in params.classes if c in known])

@@ -83,6 +83,7 @@ class Document:
         self._annotations: pd.DataFrame = _empty_annotations()
         self._default_label = "Speech"
         self._unsubscribe = None  # the store subscription of the open project
+        self._known_vocabulary: list = []  # as last emitted
         self.viewport = Viewport()
         self.selection_model = Selection(self._known_ids)
         self.detection = Detection()
@@ -238,7 +239,7 @@ class Document:
         self._unsubscribe = store.subscribe(self._on_store_change)
         self._reload_recordings()
         self.events.project.emit(self.project_path)
-        self.events.vocabulary.emit(self.vocabulary())
+        self._emit_vocabulary()
 
     def close_project(self) -> None:
         if self.store is None:
@@ -377,21 +378,64 @@ class Document:
     def label_colours(self) -> dict[str, str]:
         return {entry.name: entry.colour for entry in self.vocabulary() if entry.colour}
 
+    def _emit_vocabulary(self, force: bool = True) -> None:
+        labels = self.vocabulary()
+        if force or labels != self._known_vocabulary:
+            self._known_vocabulary = labels
+            self.events.vocabulary.emit(labels)
+
     def add_label(self, name: str, **fields: Any) -> None:
-        self._require_store().add_label(name, **fields)
-        self.events.vocabulary.emit(self.vocabulary())
+        """Add a label to the vocabulary (undoable)."""
+        from panns_core.annotations.store.vocabulary import AddLabels
+
+        self.apply(AddLabels.named([name], **fields), f"Add label {name}")
 
     def ensure_labels(self, names: Iterable[str]) -> None:
         self._require_store().ensure_labels(names)
-        self.events.vocabulary.emit(self.vocabulary())
+        self._emit_vocabulary()
 
     def update_label(self, name: str, **fields: Any) -> None:
-        self._require_store().update_label(name, **fields)
-        self.events.vocabulary.emit(self.vocabulary())
+        """Change a vocabulary entry (undoable): a new ``name`` renames the label on its
+        events too; a ``hotkey`` another label has moves to this one."""
+        from panns_core.annotations.store import Batch
+        from panns_core.annotations.store.vocabulary import RenameLabel, UpdateLabels
 
-    def remove_label(self, name: str) -> None:
-        self._require_store().remove_label(name)
-        self.events.vocabulary.emit(self.vocabulary())
+        store = self._require_store()
+        entry = store.label(name)
+        ops = []
+        new_name = fields.pop("name", name)
+        hotkey = fields.get("hotkey")
+        if hotkey:
+            owner = next((e for e in store.labels() if e.hotkey == hotkey), None)
+            if owner is not None and owner.id != entry.id:
+                ops.append(UpdateLabels.set(owner.id, hotkey=None))
+        if fields:
+            ops.append(UpdateLabels.set(entry.id, **fields))
+        if new_name != name:
+            ops.append(RenameLabel(name, new_name))
+        if ops:
+            what = (f"Rename label {name} to {new_name}" if new_name != name
+                    else f"Edit label {name}")
+            self.apply(Batch(ops), what)
+
+    def rename_label(self, old: str, new: str) -> None:
+        """Rename a label in the vocabulary and on all its events (undoable; renaming to
+        an existing label merges them)."""
+        from panns_core.annotations.store.vocabulary import RenameLabel
+
+        self.apply(RenameLabel(old, new), f"Rename label {old} to {new}")
+
+    def remove_label(self, name: str, *, delete_events: bool = False) -> None:
+        """Take a label out of the vocabulary (undoable); its events keep it unless
+        ``delete_events``."""
+        from panns_core.annotations.store import Batch, DeleteEvents
+        from panns_core.annotations.store.vocabulary import RemoveLabels
+
+        ops = [RemoveLabels([name])]
+        if delete_events:
+            ids = self._require_store().events(labels=[name])["id"].tolist()
+            ops.append(DeleteEvents(ids))
+        self.apply(Batch(ops), f"Remove label {name}")
 
     # -------------------------------------------------------------------- edits
     def apply(self, op, text: str, merge_key: str | None = None):
@@ -400,8 +444,17 @@ class Document:
         self.history.push(text, inverse, merge_key)
         return inverse
 
+    def _edit(self, op, text: str):
+        """A user's event edit: the labels of the events it accepts, edits or adds join
+        the vocabulary in the same undo step (returns the GrowVocabulary inverse)."""
+        from panns_core.annotations.store.vocabulary import GrowVocabulary
+
+        return self.apply(GrowVocabulary(op), text)
+
     def _apply_raw(self, op):
-        return self._require_store().apply(op)
+        inverse = self._require_store().apply(op)
+        self._emit_vocabulary(force=False)  # an edit (or its undo) may change it
+        return inverse
 
     def _current_id(self) -> int:
         if self._recording is None:
@@ -434,8 +487,8 @@ class Document:
             "recording_id": self._current_id(), "onset": onset, "offset": offset,
             "label": label, "source": ev.HUMAN, "status": ev.ADDED,
         }])
-        inverse = self.apply(op, f"Add {label}")
-        new_id = int(inverse.ids[0])
+        inverse = self._edit(op, f"Add {label}")
+        new_id = int(inverse.ops[0].ids[0])
         if select:
             self.selection = {new_id}
         return new_id
@@ -459,7 +512,7 @@ class Document:
                 "status": self._edited_status(i)}
             for i in ids
         }
-        self.apply(UpdateEvents.each(changes), f"Move {len(ids)} event(s)")
+        self._edit(UpdateEvents.each(changes), f"Move {len(ids)} event(s)")
 
     def resize_event(self, event_id: int, onset: float, offset: float) -> None:
         from panns_core.annotations.store import resize
@@ -469,7 +522,7 @@ class Document:
         if self.duration:
             offset = min(self.duration, offset)
         offset = max(offset, onset + 1e-3)
-        self.apply(resize(event_id, onset, offset, status=self._edited_status(event_id)),
+        self._edit(resize(event_id, onset, offset, status=self._edited_status(event_id)),
                    "Resize event")
 
     def relabel(self, ids: Iterable[int] | None, label: str) -> None:
@@ -479,7 +532,7 @@ class Document:
         if not ids or not label:
             return
         changes = {i: {"label": label, "status": self._edited_status(i)} for i in ids}
-        self.apply(UpdateEvents.each(changes), f"Label {len(ids)} event(s) {label}")
+        self._edit(UpdateEvents.each(changes), f"Label {len(ids)} event(s) {label}")
         self.default_label = label
 
     def delete_events(self, ids: Iterable[int] | None = None) -> None:
@@ -500,7 +553,7 @@ class Document:
             if frame.at[i, "status"] in (ev.PROPOSED, ev.REJECTED)
         }
         if changes:
-            self.apply(UpdateEvents.each(changes), f"Accept {len(changes)} event(s)")
+            self._edit(UpdateEvents.each(changes), f"Accept {len(changes)} event(s)")
 
     def reject(self, ids: Iterable[int] | None = None) -> None:
         from panns_core.annotations.store import set_status

@@ -446,8 +446,10 @@ class ProvenanceLegend(QWidget):
 def _derive(scores, params, rec_id, doc):
     from panns_core.detection.postprocess import scores_to_events
 
+    from ..model.detection import params_for
+
     path = next((str(r.path) for r in doc.recordings if r.id == rec_id), "")
-    return scores_to_events(scores, params, recording=path)
+    return scores_to_events(scores, params_for(scores, params), recording=path)
 
 
 def _spin(low, high, step, value, decimals, suffix=""):

@@ -113,10 +113,12 @@ def test_mouse_and_keyboard_editing_with_full_undo_redo(make_main_window, qtbot,
     assert doc.event(first_id)["label"] == "Bird"
     snapshots.append(_snapshot(doc))
 
-    # ... and by a vocabulary hotkey (key 2 = second vocabulary entry)
+    # ... and by a vocabulary hotkey (key 4 = fourth vocabulary entry: the labels added
+    # and relabelled to joined the vocabulary first)
     doc.ensure_labels(["Dog", "Bark"])
+    assert [e.name for e in doc.vocabulary()] == ["Speech", "Bird", "Dog", "Bark"]
     doc.select(second_id)
-    _key(window, Qt.Key.Key_2)
+    _key(window, Qt.Key.Key_4)
     assert doc.event(second_id)["label"] == "Bark"
     snapshots.append(_snapshot(doc))
 
