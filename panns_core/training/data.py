@@ -355,8 +355,8 @@ def from_project(
     labels = list(labels)
     if not labels:
         raise TrainingError(
-            "No accepted, corrected or added events yet: review the proposed events "
-            "(accept or correct some) or add events, then train."
+            "No accepted, corrected or added events yet, so no label to train: review the "
+            "proposed events (accept or correct some) or add events, then train."
         )
     table = {}
     for rec in store.recordings():

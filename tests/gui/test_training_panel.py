@@ -127,10 +127,14 @@ def test_real_fine_tune_from_the_dialog(make_main_window, qtbot, project):
     assert panel.metrics.text(0, 1) == f"{after:.3f}"
     assert panel.progress.value() == panel.progress.maximum()
 
-    # the new model: chosen for detection, and detection runs with it
+    # the new model: chosen for detection, and detection runs with it (asked first when
+    # it scored worse than its base)
     assert panel.detect_button.isEnabled()
+    asked = []
+    panel.confirm = lambda _title, text: asked.append(text) or True
     with qtbot.waitSignal(window.panels["detection"].finished, timeout=60_000):
         QTest.mouseClick(panel.detect_button, Qt.MouseButton.LeftButton)
+    assert bool(asked) == panel.comparison.worse
     assert doc.model == "gui-tiny"
     assert window.panels["detection"].model_combo.currentData() == "gui-tiny"
     assert doc.scores is not None and list(doc.scores.labels) == data.labels
