@@ -239,3 +239,21 @@ def test_scores_to_events_uses_the_event_schema() -> None:
     assert (row.onset, row.offset, row.confidence) == pytest.approx((0.32, 0.96, 0.9))
     empty = scores_to_events(scores, PostprocessParams(threshold=1.0))
     assert tuple(empty.columns) == EVENT_COLUMNS and empty.empty
+
+
+def test_per_class_median_and_round_trip_through_a_dict() -> None:
+    """A class's own median length (calibrated with a model) overrides the global one."""
+    probs = np.zeros((20, 2), np.float32)
+    probs[5, 0] = probs[5, 1] = 0.9  # one isolated segment in both classes
+    probs[10:16, 0] = probs[10:16, 1] = 0.9  # and a six-segment run
+    scores = Scores(probs, 0.32, ["a", "b"], model_id="m")
+    params = PostprocessParams(threshold=0.5, median_seconds=0.0,
+                               class_median_seconds={"b": 0.96})  # 3 segments for b only
+    events = find_events(scores, params)
+    assert sorted(events[events["label"] == "a"]["onset"].round(2)) == [1.6, 3.2]
+    assert sorted(events[events["label"] == "b"]["onset"].round(2)) == [3.2]
+    assert params.median_for("a") == 0.0 and params.median_for("b") == 0.96
+    again = PostprocessParams.from_dict({**params.to_dict(), "from_a_newer_file": 1})
+    assert again == params
+    with pytest.raises(ValueError, match="negative"):
+        PostprocessParams(class_median_seconds={"a": -1.0})

@@ -21,7 +21,7 @@ returns the project's event schema (:mod:`panns_core.events`) with
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,8 +38,9 @@ RAW_COLUMNS = ("onset", "offset", "label", "confidence", "mean_confidence")
 class PostprocessParams:
     """How scores become events. Times in seconds; thresholds in [0, 1].
 
-    ``class_thresholds`` / ``class_off_thresholds`` override the global values per
-    class label. ``off_threshold=None`` means "same as the on threshold". Where a
+    ``class_thresholds`` / ``class_off_thresholds`` / ``class_median_seconds`` override
+    the global values per class label (a fine-tuned model ships such values, calibrated
+    on its validation recordings). ``off_threshold=None`` means "same as the on threshold". Where a
     class's off threshold would exceed its on threshold, the on threshold is used.
     """
 
@@ -52,6 +53,7 @@ class PostprocessParams:
     merge_gap: float = 0.0
     classes: Sequence[str] | None = None
     top_k: int | None = None
+    class_median_seconds: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         values = [self.threshold, *self.class_thresholds.values()]
@@ -68,11 +70,31 @@ class PostprocessParams:
         for name in ("median_seconds", "min_duration", "merge_gap"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if any(float(v) < 0 for v in self.class_median_seconds.values()):
+            raise ValueError("median_seconds must not be negative")
         if self.top_k is not None and self.top_k < 1:
             raise ValueError("top_k must be at least 1")
 
     def on_threshold(self, label: str) -> float:
         return float(self.class_thresholds.get(label, self.threshold))
+
+    def median_for(self, label: str) -> float:
+        return float(self.class_median_seconds.get(label, self.median_seconds))
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able values (stored with a model, in settings)."""
+        data = asdict(self)
+        for name in ("class_thresholds", "class_off_thresholds", "class_median_seconds"):
+            data[name] = {str(k): float(v) for k, v in data[name].items()}
+        if data["classes"] is not None:
+            data["classes"] = list(data["classes"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> PostprocessParams:
+        """The inverse of :meth:`to_dict`; unknown keys are ignored (older/newer files)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in dict(data).items() if k in known})
 
     def off_threshold_for(self, label: str) -> float:
         on = self.on_threshold(label)
@@ -158,7 +180,6 @@ def find_events(scores: Scores, params: PostprocessParams | None = None) -> pd.D
     edges = scores.timestamps
     widths = np.diff(edges)
     probs = scores.probabilities
-    width = median_width(params.median_seconds, scores.segment_seconds)
     rows: dict[str, list] = {name: [] for name in RAW_COLUMNS}
     for c in selected_classes(scores, params):
         label = scores.labels[c]
@@ -166,6 +187,7 @@ def find_events(scores: Scores, params: PostprocessParams | None = None) -> pd.D
         raw = probs[:, c].astype(np.float64)
         if not len(raw) or raw.max() <= on:  # a median never exceeds the maximum
             continue
+        width = median_width(params.median_for(label), scores.segment_seconds)
         filtered = median_filter(raw, width)
         runs = hysteresis_runs(filtered, on, params.off_threshold_for(label))
         runs = merge_runs(runs, edges, params.merge_gap)
