@@ -181,8 +181,15 @@ class FineTuneDialog(QDialog):
         from panns_core.errors import PannsError
         from panns_core.training.data import from_project
 
+        store = self.document.store
+        used = set(store.events(statuses=(*POSITIVE, ev.REJECTED))["recording_id"])
+        gone = [r.name for r in store.missing_recordings() if r.id in used]
+        if gone:
+            return 0, 0, (f"The audio of {len(gone)} annotated recording(s) is missing "
+                          f"({', '.join(gone[:3])}{', …' if len(gone) > 3 else ''}): find "
+                          "them with File ▸ Locate moved recordings…, then train.")
         try:
-            recordings, _labels = from_project(self.document.store)
+            recordings, _labels = from_project(store)
         except PannsError as error:
             return 0, 0, str(error)
         events = sum(len(r.positives) for r in recordings)

@@ -333,3 +333,21 @@ def test_a_model_worse_than_its_base_is_said_not_made_default_and_asks(
     assert panel.comparison.verdict == "unmeasured"
     assert "could not be compared" in panel.status.text()
     assert registry.default_name() == "better-one" and doc.model == "better-one"
+
+
+def test_dialog_says_how_to_find_missing_audio(make_main_window, qtbot, tmp_path, demo_path):
+    import shutil
+
+    window = make_main_window()
+    copy = tmp_path / "moved.flac"
+    shutil.copy(demo_path, copy)
+    window.open_files([copy])
+    doc = window.document
+    _events(doc, doc.recording.id, [
+        {"onset": 1, "offset": 2, "label": "Dog", "status": ev.ACCEPTED, "source": "m"}])
+    copy.unlink()
+    dialog = FineTuneDialog(doc, window)
+    assert not dialog.start_button.isEnabled()
+    assert "moved.flac" in dialog.warning.text()
+    assert "Locate moved recordings" in dialog.warning.text()
+    dialog.deleteLater()
