@@ -3,6 +3,12 @@ shows its progress, loss and validation curves; cancel keeps the last checkpoint
 the end it offers the new model, re-runs detection with it, and shows the validation
 metrics before and after.
 
+The new model is compared with its base on the validation recordings (the registry's
+``val_before`` / ``val_after``, :func:`compare_with_base`): one that is not worse
+becomes the default and the window's model; one that is worse is said so plainly, is
+not made the default, and detecting with it asks first; one that could not be
+measured (nothing held out) is offered but not made the default.
+
 The process speaks the JSON-lines protocol of :mod:`panns_core.training.progress`
 (one object per line on stdout). The window stays usable: the process runs on its
 own and QProcess delivers its output through the event loop.
