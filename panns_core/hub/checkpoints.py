@@ -57,11 +57,27 @@ class LoadedCheckpoint:
     def classes_num(self) -> int:
         return len(self.labels)
 
-    def build_model(self, device: str | torch.device = "cpu") -> nn.Module:
-        """The model with these weights loaded (strict), in eval mode, on ``device``."""
-        model = build_model(self.architecture, self.classes_num, self.feature_config)
+    def build_model(self, device: str | torch.device = "cpu", *, assign: bool = False
+                    ) -> nn.Module:  # fmt: skip
+        """The model with these weights loaded (strict), in eval mode, on ``device``.
+
+        ``assign`` builds it on the meta device and takes these tensors as its weights (no
+        random initialisation, no copy: with a memory-mapped load nothing is read until
+        used); the model then shares them with this checkpoint.
+        """
+        import torch
+
+        if assign:
+            with torch.device("meta"):
+                model = build_model(self.architecture, self.classes_num, self.feature_config)
+        else:
+            model = build_model(self.architecture, self.classes_num, self.feature_config)
         try:
-            model.load_state_dict(self.state_dict, strict=True)
+            model.load_state_dict(self.state_dict, strict=True, assign=assign)
+            tensors = (*model.parameters(), *model.buffers())
+            if assign and any(t.is_meta or (t.is_floating_point() and t.dtype != torch.float32)
+                              for t in tensors):  # fmt: skip
+                return self.build_model(device)
         except RuntimeError as error:  # checked at load time, so only a broken object gets here
             raise CheckpointError(f"Weights of {self._name()} do not fit: {error}") from None
         return model.to(device).eval()
@@ -99,12 +115,17 @@ def numpy_safe_globals() -> list[Any]:
     return allowed
 
 
-def _torch_load(path: Path) -> Any:
+def _torch_load(path: Path, mmap: bool = False) -> Any:
     import torch
 
     try:
         with torch.serialization.safe_globals(numpy_safe_globals()), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            if mmap:  # zip-format files only; older ones are read whole below
+                try:
+                    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                except (RuntimeError, ValueError):
+                    pass
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         refused = _refused_global(str(error))
@@ -274,13 +295,14 @@ def detect_architecture(state_dict: dict[str, Any], hint: str | None = None) -> 
 
 # --------------------------------------------------------------------------- loading
 def load_checkpoint(
-    path: str | os.PathLike[str], architecture: str | None = None
+    path: str | os.PathLike[str], architecture: str | None = None, *, mmap: bool = False
 ) -> LoadedCheckpoint:
     """Read a checkpoint file safely and recognise what it holds.
 
     ``architecture`` forces the architecture (it must still match the weights);
     otherwise our metadata, then the keys and shapes (with the file name as a hint
-    between architectures with identical weights) decide.
+    between architectures with identical weights) decide. ``mmap`` maps the weights
+    instead of reading them (pages are read when used).
     """
 
     path = Path(path)
@@ -291,7 +313,7 @@ def load_checkpoint(
             f"Checkpoint {path} does not exist. Check the path, or list installed models "
             "with `panns-sed models list`."
         )
-    state_dict, metadata = _extract(_torch_load(path), path)
+    state_dict, metadata = _extract(_torch_load(path, mmap), path)
 
     arch = architecture or metadata.get("architecture")
     feature_config = None
