@@ -74,7 +74,16 @@ def create_window(files: Sequence[str] = (), project: str | None = None, demo: b
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from PySide6.QtWidgets import QApplication
+    try:  # a missing piece is one line saying what to install, not a traceback
+        import pyqtgraph  # noqa: F401
+        from PySide6.QtWidgets import QApplication
+    except ImportError as error:
+        from panns_core.errors import missing_module_message
+
+        problem = (missing_module_message(error) if isinstance(error, ModuleNotFoundError)
+                   else f"Qt cannot start: {error} (install the system library it names)")
+        print(f"panns-annotator: error: {problem}", file=sys.stderr)
+        return 1
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("PANNs Annotator")
