@@ -123,7 +123,8 @@ def write_export(plan: ExportPlan) -> list[Path]:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise FormatError(f"Cannot make the folder {path.parent}: {error.strerror}.") from None
-        written.append(write_annotations(frame, path, plan.format))
+        written.append(write_annotations(frame, path, plan.format,
+                                         recordings=frame.attrs.get("recordings")))
     return written
 
 

@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         events.loc[unnamed, "recording"] = name
         print(f"{args.input.name} names no recording; its events are written for "
               f"recording {name!r} ({why}).")
-    write_annotations(events, out, fmt)
+    # files a DCASE input listed without events stay listed
+    write_annotations(events, out, fmt, recordings=events.attrs.get("recordings"))
     print(f"{len(events)} events -> {out}")
     return 0

@@ -221,23 +221,24 @@ SUFFIX = {
 }
 
 
-def _dumps(events, fmt: str) -> str:
+def _dumps(events, fmt: str, recordings: list[str] | None = None) -> str:
     if fmt == "csv":
         return events.to_csv(index=False)
     if fmt == "json":
         return events.to_json(orient="records", indent=1) + "\n"
     from ..annotations.formats import dumps_annotations
 
-    return dumps_annotations(events.drop(columns=["mean_confidence"], errors="ignore"), fmt)
+    return dumps_annotations(events.drop(columns=["mean_confidence"], errors="ignore"), fmt,
+                             recordings=recordings)
 
 
-def _write(events, target: Path, fmt: str) -> None:
+def _write(events, target: Path, fmt: str, recordings: list[str] | None = None) -> None:
     from ..errors import FormatError
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     try:
-        tmp.write_text(_dumps(events, fmt), encoding="utf-8")
+        tmp.write_text(_dumps(events, fmt, recordings), encoding="utf-8")
         os.replace(tmp, target)
     except OSError as error:
         tmp.unlink(missing_ok=True)
@@ -351,11 +352,11 @@ def run(args: argparse.Namespace) -> int:
             _write(mine, Path(args.out) / f"{_flat_name(job.recording)}{SUFFIX[fmt]}", fmt)
     else:
         # One file for every recording: DCASE lists those without events as empty rows.
-        events.attrs["recordings"] = [job.recording for job in succeeded]
+        covered = [job.recording for job in succeeded]
         if args.out:
-            _write(events, Path(args.out), fmt)
+            _write(events, Path(args.out), fmt, covered)
         else:
-            sys.stdout.write(_dumps(events, fmt))
+            sys.stdout.write(_dumps(events, fmt, covered))
 
     if not args.quiet:
         print(f"panns-sed: {len(events)} events in {len(succeeded)} file(s) with {model_id}.",

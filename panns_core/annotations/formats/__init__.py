@@ -165,8 +165,9 @@ def dumps_annotations(
     """The text of an annotation file holding ``events`` in ``format``.
 
     ``recordings``: every recording the file covers; in DCASE each one without events
-    gets an empty row, as the DESED metadata and sed_eval expect (default: the
-    ``attrs["recordings"]`` a DCASE read left on ``events``). Other formats ignore it.
+    gets an empty row, as the DESED metadata and sed_eval expect (pass the
+    ``attrs["recordings"]`` a DCASE read left to write such a file back). Other formats
+    ignore it.
     """
     fmt = format_name(format)
     if fmt == "dcase":

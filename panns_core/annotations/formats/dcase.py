@@ -13,7 +13,7 @@ Cells follow the csv module's quoting rules (as pandas, dcase_util and sed_eval 
 them): a cell holding a double quote is written quoted with the quote doubled, and a
 quoted cell reads back without its quotes. Every filename listed, with or without
 events, is kept in the read frame's ``attrs["recordings"]``; the writer adds an empty
-row for each recording given in ``recordings`` that has no events.
+row for each recording passed in ``recordings`` that has no events.
 
 Tabs and line breaks cannot appear in a filename or label (refused on write); weak
 labels additionally cannot hold commas.
@@ -155,11 +155,10 @@ def read(text: str, name: str) -> pd.DataFrame:
 def write(events: pd.DataFrame, recordings: Iterable[str] | None = None) -> str:
     """The TSV of ``events``; ``recordings`` without events get an empty row (DESED style).
 
-    ``recordings`` defaults to ``events.attrs["recordings"]`` (set by :func:`read`); with
-    it, rows are grouped by recording in that order (events of other recordings last).
+    With ``recordings`` (e.g. the ``attrs["recordings"]`` :func:`read` left), rows are
+    grouped by recording in that order (events of other recordings last). It is never
+    taken from ``attrs`` implicitly: a frame filtered after reading still carries them.
     """
-    if recordings is None:
-        recordings = events.attrs.get(RECORDINGS_ATTR)
     frame = check_events(events)
     names = [text_field(r) for r in frame["recording"]]
     for name in dict.fromkeys(names):
