@@ -14,7 +14,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bundle=$(cd "${1:-$root/dist/panns-annotator}" && pwd)
 shot=${2:-$root/build/bundle-window.png}
-python=${PYTHON:-python3}
+# Python with torch, only to make the test checkpoint (default: build.sh's venv).
+python=${PYTHON:-$root/build/bundle-venv/bin/python}
+[ -x "$python" ] || python=python3
 alive_seconds=${ALIVE_SECONDS:-8}
 mkdir -p "$(dirname "$shot")"
 work=$(mktemp -d)
