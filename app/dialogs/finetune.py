@@ -81,7 +81,7 @@ def unique_model_name(stem: str) -> str:
 
 
 class FineTuneDialog(QDialog):
-    def __init__(self, document, parent=None) -> None:
+    def __init__(self, document, parent=None, *, running: bool = False) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fine-tune on this project")
         self.resize(600, 560)
@@ -171,6 +171,7 @@ class FineTuneDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
         self.blockers: list[str] = []
+        self.running = running  # a run is going already: only one at a time
         self.validation = True  # False: too few recordings with events to hold one out
         self._material = self._read_material()
         self._check()
@@ -214,6 +215,9 @@ class FineTuneDialog(QDialog):
         events, recordings, problem = self._material
         trained = self.counts[self.counts["trained"]]
         blockers = []
+        if self.running:
+            blockers.append("A fine-tuning run is going already: wait for it to finish, or "
+                            "cancel it (Models ▸ Cancel fine-tuning), then start this one.")
         if problem is not None:
             blockers.append(problem)
         elif events == 0:
@@ -278,9 +282,7 @@ def open_finetune(window) -> None:
     panel = window.panels["training"]
     if doc.store is None or doc.project_path is None:
         raise PannsError("Fine-tuning needs a project saved in a file: open or create one.")
-    if panel.running:
-        raise PannsError("A fine-tuning run is already going; cancel it or wait for it.")
-    dialog = FineTuneDialog(doc, window)
+    dialog = FineTuneDialog(doc, window, running=panel.running)
     if window.run_dialog("finetune", dialog) != QDialog.DialogCode.Accepted:
         return
     panel.start(dialog.train_args())  # the dialog is deleted later, on the event loop

@@ -351,3 +351,34 @@ def test_dialog_says_how_to_find_missing_audio(make_main_window, qtbot, tmp_path
     assert "moved.flac" in dialog.warning.text()
     assert "Locate moved recordings" in dialog.warning.text()
     dialog.deleteLater()
+
+
+def test_dialog_says_a_run_is_going_already(make_main_window, qtbot, demo_path):
+    """Opening the dialog during a run says so in the dialog (before: an error box and
+    no dialog)."""
+    window = make_main_window()
+    window.open_files([demo_path])
+    doc = window.document
+    _events(doc, doc.recording.id, [
+        {"onset": 1, "offset": 2, "label": "Dog", "status": ev.ACCEPTED, "source": "m"}])
+    seen = {}
+
+    def look():
+        dialog = window.dialogs.get("finetune")
+        if dialog is None:
+            QTimer.singleShot(20, look)
+            return
+        seen["enabled"] = dialog.start_button.isEnabled()
+        seen["text"] = dialog.warning.text()
+        dialog.reject()
+
+    window.panels["training"].process = object()  # as if a run were going
+    try:
+        QTimer.singleShot(0, look)
+        from app.dialogs.finetune import open_finetune
+
+        open_finetune(window)
+    finally:
+        window.panels["training"].process = None
+    assert seen["enabled"] is False
+    assert "going already" in seen["text"] and "Cancel fine-tuning" in seen["text"]
