@@ -329,7 +329,26 @@ class MainWindow(QMainWindow):
                 i += 1
             else:
                 sizes.append(0)
+        self._make_room_for_lanes(sizes, total)
         self.splitter.setSizes(sizes)
+
+    def _make_room_for_lanes(self, sizes: list[int], total: int) -> None:
+        """The events track gets the height its lanes need (up to 45 %), taken from the
+        other views in proportion."""
+        from .views.events_track import MIN_LANE_PIXELS
+
+        at = self.views.index(self.events_track)
+        if not sizes[at]:
+            return
+        wanted = min(int(total * 0.45), self.events_track.n_lanes * MIN_LANE_PIXELS + 36)
+        extra = wanted - sizes[at]
+        others = sum(size for i, size in enumerate(sizes) if i != at)
+        if extra <= 0 or others <= 0:
+            return
+        for i, size in enumerate(sizes):
+            if i != at:
+                sizes[i] = max(min(size, 70), size - int(extra * size / others))
+        sizes[at] = wanted
 
     def _hide_stale_tab_bars(self) -> None:
         """Qt can leave an old copy of a dock tab bar on screen when a tabified dock is

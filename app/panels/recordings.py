@@ -1,4 +1,5 @@
-"""The recordings of the open project, one row each: name, length and state.
+"""The recordings of the open project, one row each: name and state (the tooltip has
+the path and length).
 
 The state says how far a recording is: "not detected", "detected: n proposed",
 "reviewed k of n" (k of the model's n events decided), "missing" when its file is not
@@ -17,7 +18,7 @@ from ..model import Document
 from ..views.base import format_time
 from . import LEFT, Panel
 
-NAME, LENGTH, STATE = range(3)
+NAME, STATE = range(2)
 DONE_COLOUR = "#7fc47f"
 MISSING_COLOUR = "#e07a6a"
 
@@ -44,8 +45,8 @@ class RecordingsPanel(QTreeWidget):
     def __init__(self, document: Document, parent=None) -> None:
         super().__init__(parent)
         self.document = document
-        self.setColumnCount(3)
-        self.setHeaderLabels(["Recording", "Length", "State"])
+        self.setColumnCount(2)
+        self.setHeaderLabels(["Recording", "State"])
         self.setRootIsDecorated(False)
         self.setUniformRowHeights(True)
         self.setAlternatingRowColors(True)
@@ -53,7 +54,6 @@ class RecordingsPanel(QTreeWidget):
         header = self.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(LENGTH, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(STATE, QHeaderView.ResizeMode.ResizeToContents)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._context_menu)
@@ -85,11 +85,10 @@ class RecordingsPanel(QTreeWidget):
         self.blockSignals(True)
         self.clear()
         for rec in self.document.recordings:
-            item = QTreeWidgetItem([rec.name, format_time(rec.duration, 1000), ""])
+            item = QTreeWidgetItem([rec.name, ""])
             item.setData(NAME, Qt.ItemDataRole.UserRole, rec.id)
-            item.setToolTip(NAME, str(rec.path))
-            item.setTextAlignment(LENGTH, Qt.AlignmentFlag.AlignRight
-                                  | Qt.AlignmentFlag.AlignVCenter)
+            item.setToolTip(NAME, f"{rec.path}\n{format_time(rec.duration, 1000)}, "
+                                  f"{rec.sample_rate} Hz, {rec.channels} channel(s)")
             self.addTopLevelItem(item)
         self.blockSignals(False)
         self.refresh_states()

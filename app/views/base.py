@@ -15,13 +15,14 @@ import weakref
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QTextOption
 from PySide6.QtWidgets import QGraphicsItem
 
 from ..model import Document
 from . import theme
 
-AXIS_WIDTH = 92  # fixed left-axis width so all views line up on the time axis
+_CENTRED = QTextOption(Qt.AlignmentFlag.AlignHCenter)
+AXIS_WIDTH = 124  # fixed left-axis width so all views line up on the time axis
 
 
 def format_time(seconds: float, span: float = 10.0) -> str:
@@ -198,6 +199,17 @@ class TimeView(pg.PlotWidget):
     # ----------------------------------------------------------------- helpers
     def pixels_wide(self) -> int:
         return max(1, int(self.getViewBox().width()))
+
+    def fit_message(self, item: pg.TextItem) -> None:
+        """Wrap a centred message to the plot's width (it never runs off the sides)."""
+        item.setTextWidth(max(120, self.pixels_wide() - 40))
+        item.textItem.document().setDefaultTextOption(_CENTRED)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        message = self.__dict__.get("message")
+        if isinstance(message, pg.TextItem) and message.isVisible():
+            self.fit_message(message)
 
     def view_to_widget(self, x: float, y: float) -> QPointF:
         """Widget (viewport) coordinates of a data point: for tests and tooltips."""

@@ -4,8 +4,10 @@ Mouse: click selects (shift extends, ctrl toggles), double-click asks for a new 
 dragging an event moves it (with the rest of the selection), dragging its edge resizes
 it, dragging on empty space adds an event (in a label's lane: that label; in the
 bottom "new" lane: the default label). Every change is one document edit, so undo
-works. All events are painted by one item in pixel space, so a long recording with
-thousands of events stays fast.
+works. A lane is never shorter than :data:`MIN_LANE_PIXELS`: when the labels do not
+fit, the lanes scroll (the scroll bar at the left edge, or the wheel over the lane
+names) and follow the selected event. All events are painted by one item in pixel
+space, so a long recording with thousands of events stays fast.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPen
+from PySide6.QtWidgets import QScrollBar
 
 from panns_core import events as ev
 
 from . import theme
-from .base import TimeView
+from .base import AXIS_WIDTH, TimeView
 
 EDGE_PIXELS = 6
 LANE_FILL = 0.78  # fraction of a lane an event's box fills
+MIN_LANE_PIXELS = 19  # lanes scroll rather than get thinner than this
 
 
 class _EventsItem(pg.GraphicsObject):
@@ -124,6 +128,7 @@ class _EventsItem(pg.GraphicsObject):
 class EventsTrackView(TimeView):
     title = "Events"
     show_time_axis = True
+    lane_bar: QScrollBar | None = None
     #: double-click on an event: the window opens the label picker for these ids
     relabel_requested = Signal(object)
 
@@ -135,7 +140,9 @@ class EventsTrackView(TimeView):
         self._drag: dict | None = None
         vb = self.getViewBox()
         vb.invertY(True)
-        self.getPlotItem().getAxis("left").setStyle(tickLength=0)
+        self.lane_font = QFont()
+        self.lane_font.setPointSizeF(8.5)
+        self.getPlotItem().getAxis("left").setStyle(tickLength=0, tickFont=self.lane_font)
         self.getPlotItem().getAxis("left").setTextPen(theme.AXIS_TEXT)
         self.getPlotItem().showGrid(x=True, y=False, alpha=theme.GRID_ALPHA)
         self._paint_data: dict | None = None
@@ -143,6 +150,12 @@ class EventsTrackView(TimeView):
         self.item = _EventsItem(self)
         self.addItem(self.item)
         self._lane_lines: list[pg.InfiniteLine] = []
+        self.first_lane = 0  # the top lane shown when not all fit
+        self.lane_bar = QScrollBar(Qt.Orientation.Vertical, self)
+        self.lane_bar.setToolTip("More labels: scroll the lanes (or the wheel over the names)")
+        self.lane_bar.valueChanged.connect(self._on_lane_bar)
+        self.lane_bar.hide()
+        self.getViewBox().sigResized.connect(self._fit_lanes)
         document.events.annotations.connect(self._on_annotations)
         document.selection_model.events.selection.connect(self._on_selection)
         document.events.vocabulary.connect(self._on_vocabulary)
@@ -173,15 +186,16 @@ class EventsTrackView(TimeView):
         lanes += [lab for lab in used if lab not in lanes]
         self.lanes = lanes
         ticks = []
-        metrics = QFontMetrics(QFont())
+        metrics = QFontMetrics(self.lane_font)
         for i, label in enumerate(lanes):
-            ticks.append((i + 0.5, metrics.elidedText(label, Qt.TextElideMode.ElideRight, 84)))
+            ticks.append((i + 0.5, metrics.elidedText(label, Qt.TextElideMode.ElideRight,
+                                                      AXIS_WIDTH - 10)))
         new_text = metrics.elidedText(
-            f"+ {self.document.default_label}", Qt.TextElideMode.ElideRight, 84
+            f"+ {self.document.default_label}", Qt.TextElideMode.ElideRight, AXIS_WIDTH - 10
         )
         ticks.append((len(lanes) + 0.5, new_text))
         self.getPlotItem().getAxis("left").setTicks([ticks, []])
-        self.setYRange(0, self.n_lanes, padding=0)
+        self._fit_lanes()
         for line in self._lane_lines:
             self.removeItem(line)
         self._lane_lines = []
@@ -192,6 +206,68 @@ class EventsTrackView(TimeView):
         self._paint_data = None
         self.item.prepareGeometryChange()
         self.item.update()
+
+    # --------------------------------------------------------- lane scrolling
+    @property
+    def lanes_shown(self) -> int:
+        """How many lanes fit at :data:`MIN_LANE_PIXELS` (all when they fit)."""
+        height = self.getViewBox().height()
+        if height <= 0:
+            return self.n_lanes
+        return max(1, min(self.n_lanes, int(height // MIN_LANE_PIXELS)))
+
+    def _fit_lanes(self, *_args) -> None:
+        shown = self.lanes_shown
+        extra = self.n_lanes - shown
+        self.first_lane = min(max(0, self.first_lane), max(0, extra))
+        self.setYRange(self.first_lane, self.first_lane + shown, padding=0)
+        self.lane_bar.blockSignals(True)
+        self.lane_bar.setRange(0, max(0, extra))
+        self.lane_bar.setPageStep(shown)
+        self.lane_bar.setValue(self.first_lane)
+        self.lane_bar.blockSignals(False)
+        if self.lane_bar.isVisibleTo(self) != (extra > 0):
+            self.lane_bar.setVisible(extra > 0)
+            # the bar takes the place of the rotated title
+            self.setLabel("left", "" if extra > 0 else self.title, color=theme.AXIS_TEXT)
+        self._place_lane_bar()
+
+    def _place_lane_bar(self) -> None:
+        rect = self.getViewBox().sceneBoundingRect()
+        top = self.mapFromScene(rect.topLeft()).y()
+        width = min(14, self.lane_bar.sizeHint().width())
+        self.lane_bar.setGeometry(0, max(0, top), width, max(10, int(rect.height())))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self.lane_bar is not None:  # None while the base class is being built
+            self._fit_lanes()
+
+    def _on_lane_bar(self, value: int) -> None:
+        self.scroll_lanes_to(value)
+
+    def scroll_lanes_to(self, first: int) -> None:
+        """Make ``first`` the top lane shown (clamped)."""
+        self.first_lane = int(first)
+        self._fit_lanes()
+
+    def show_lane(self, lane: int) -> None:
+        """Scroll the lanes so that ``lane`` is shown."""
+        shown = self.lanes_shown
+        if lane < self.first_lane:
+            self.scroll_lanes_to(lane)
+        elif lane >= self.first_lane + shown:
+            self.scroll_lanes_to(lane - shown + 1)
+
+    def wheelEvent(self, event) -> None:  # noqa: N802
+        over_names = event.position().x() < AXIS_WIDTH
+        if (over_names or event.modifiers() & Qt.KeyboardModifier.AltModifier) \
+                and self.n_lanes > self.lanes_shown:
+            delta = event.angleDelta().y() or event.angleDelta().x()
+            self.scroll_lanes_to(self.first_lane - (1 if delta > 0 else -1))
+            event.accept()
+            return
+        super().wheelEvent(event)
 
     def paint_data(self) -> dict | None:
         """Numpy columns of the annotations for painting (rebuilt when they change)."""
@@ -236,6 +312,12 @@ class EventsTrackView(TimeView):
         self._update_lanes()
 
     def _on_selection(self, event) -> None:
+        ids = event.value
+        if len(ids) == 1 and self.n_lanes > self.lanes_shown:
+            frame = self.document.annotations
+            rows = frame[frame["id"] == next(iter(ids))]
+            if len(rows):
+                self.show_lane(self.lane_of(str(rows["label"].iloc[0])))
         self.item.update()
 
     def _on_vocabulary(self, event) -> None:

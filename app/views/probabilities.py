@@ -13,10 +13,11 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QFont
 
 from . import theme
-from .base import TimeView
+from .base import AXIS_WIDTH, TimeView
 
 TOP_CLASSES = 6
 CURVE_CLASSES = 4
+LEGEND_STRIP = 18  # pixels above the curves for their legend
 RUN_HINT = "Run detection (Detect ▸ Detect in this recording, Ctrl+D) to see class probabilities"
 NO_MODEL_HINT = ("No detection model installed. Get one in Models ▸ Model manager… "
                  "(download or import), then run detection (Ctrl+D).")
@@ -66,6 +67,7 @@ class ProbabilityHeatmapView(TimeView):
         self.getPlotItem().getAxis("left").setTicks([[], []])
         start, stop = self.document.view_range
         self.refresh_hint()
+        self.fit_message(self.message)
         self.message.setPos((start + stop) / 2, TOP_CLASSES / 2)
         self.message.show()
 
@@ -102,9 +104,14 @@ class ProbabilityCurvesView(TimeView):
         self.setYRange(0, 1.02, padding=0)
         self.getPlotItem().getAxis("left").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")], []])
         self.getPlotItem().showGrid(x=False, y=True, alpha=theme.GRID_ALPHA)
-        self.legend = self.getPlotItem().addLegend(offset=(4, 1), labelTextSize="8pt",
-                                                   brush=(23, 24, 28, 190), colCount=4,
-                                                   verSpacing=-6)
+        # the legend sits in a strip above the plot, never over a curve
+        item = self.getPlotItem()
+        item.setContentsMargins(0, LEGEND_STRIP, 6, 2)
+        self.legend = pg.LegendItem(labelTextSize="8pt", colCount=CURVE_CLASSES,
+                                    verSpacing=0, horSpacing=12, frame=False)
+        self.legend.layout.setContentsMargins(0, 0, 0, 0)
+        self.legend.setParentItem(item)
+        self.legend.anchor((0, 0), (0, 0), offset=(AXIS_WIDTH + 2, 0))
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.chosen: list[str] | None = None  # None: follow the top classes
         self.threshold_line = pg.InfiniteLine(
@@ -145,8 +152,9 @@ class ProbabilityCurvesView(TimeView):
             wanted = [scores.labels[i] for i in top_classes(scores, CURVE_CLASSES)]
         for label in list(self.curves):
             if label not in wanted:
-                self.removeItem(self.curves.pop(label))
-                self.legend.removeItem(label)
+                curve = self.curves.pop(label)
+                self.removeItem(curve)
+                self.legend.removeItem(curve)
         colours = self.document.label_colours()
         # step curve: each segment's value holds over its span
         n = scores.n_segments
@@ -159,6 +167,7 @@ class ProbabilityCurvesView(TimeView):
                 pen = pg.mkPen(theme.label_color(label, colours), width=1.6)
                 curve = pg.PlotDataItem(pen=pen, name=_short(label, 28), stepMode="center")
                 self.addItem(curve)
+                self.legend.addItem(curve, _short(label, 28))
                 self.curves[label] = curve
             curve.setData(edges, values)
 

@@ -287,6 +287,7 @@ class TiledImageView(TimeView):
 
     def _show_message(self, text: str) -> None:
         self.message.setText(text)
+        self.fit_message(self.message)
         if text:
             start, stop = self.document.view_range
             self.message.setPos((start + stop) / 2, self.n_bins / 2)

@@ -4,19 +4,27 @@ The pyramid (:mod:`panns_core.display.envelope`) is built by a worker and drawn 
 compressed file first shows a coarse preview); redrawing for any zoom touches only a
 few thousand values. When fewer than ``base_bin`` samples fall on a pixel the exact
 samples of the visible span are read by a worker (a short read) and drawn instead.
+
+Vertical zoom: a quiet file is scaled so its loudest peak fills most of the height
+(``gain``; the axis shows the true amplitudes); Ctrl+wheel over the view, or the wheel
+over the amplitude axis, zooms the amplitude, and :meth:`WaveformView.fit_amplitude`
+goes back to the automatic scale.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 
 from panns_core.display.envelope import iter_envelope, read_samples
 
 from ..workers import Worker, WorkerSlot
 from . import theme
-from .base import TimeView
+from .base import AXIS_WIDTH, TimeView
+
+MAX_GAIN = 1000.0
+FILL = 0.9  # the loudest peak of the file fills this much of the half height
 
 
 class WaveformView(TimeView):
@@ -26,8 +34,10 @@ class WaveformView(TimeView):
 
     def __init__(self, document, parent=None) -> None:
         super().__init__(document, parent)
-        self.setYRange(-1.02, 1.02, padding=0)
-        self.getPlotItem().getAxis("left").setTicks([[(-1, "-1"), (0, "0"), (1, "1")], []])
+        self.getPlotItem().getAxis("left").enableAutoSIPrefix(False)  # no "(x0.1)"
+        self.gain = 1.0  # amplitude zoom: the view shows +-1/gain
+        self.auto_gain = True  # follow the file's peak (until the user zooms)
+        self._apply_gain()
         # one vertical min-max bar per pixel column: a single path, cheap at any zoom
         self._bars = pg.PlotCurveItem(pen=pg.mkPen(theme.WAVEFORM, width=1), connect="pairs",
                                       skipFiniteCheck=True)
@@ -53,6 +63,8 @@ class WaveformView(TimeView):
         self.envelope_complete = False
         self._samples = None
         self._path = recording.path if recording else None
+        self.auto_gain = True
+        self.set_gain(1.0, auto=True)
         self._clear_curves()
         if recording is None:
             return
@@ -67,8 +79,60 @@ class WaveformView(TimeView):
             return
         self.pyramid = pyramid
         self.envelope_complete = complete
+        if self.auto_gain:
+            self.set_gain(self.fitting_gain(), auto=True)
         self.redraw()
         self.envelope_updated.emit(complete)
+
+    # ---------------------------------------------------------- amplitude zoom
+    def peak(self) -> float:
+        """The loudest absolute sample value known so far (0 before any envelope)."""
+        pyramid = self.pyramid
+        if pyramid is None or not self.document.duration:
+            return 0.0
+        _t, lo, hi = pyramid.envelope(0.0, self.document.duration, 512)
+        if not len(lo):
+            return 0.0
+        return float(max(np.nanmax(np.abs(lo)), np.nanmax(np.abs(hi))))
+
+    def fitting_gain(self) -> float:
+        peak = self.peak()
+        return 1.0 if peak <= 0 else float(np.clip(FILL / peak, 1.0, MAX_GAIN))
+
+    def set_gain(self, gain: float, *, auto: bool = False) -> None:
+        self.gain = float(np.clip(gain, 1.0, MAX_GAIN))
+        self.auto_gain = auto
+        self._apply_gain()
+
+    def zoom_amplitude(self, factor: float) -> None:
+        """Multiply the amplitude zoom (>1: quieter sounds look bigger)."""
+        self.set_gain(self.gain * factor)
+
+    def fit_amplitude(self) -> None:
+        self.set_gain(self.fitting_gain(), auto=True)
+
+    def _apply_gain(self) -> None:
+        limit = 1.0 / self.gain
+        self.setYRange(-limit * 1.02, limit * 1.02, padding=0)
+        text = f"{limit:.2g}"
+        self.getPlotItem().getAxis("left").setTicks(
+            [[(-limit, f"-{text}"), (0, "0"), (limit, text)], []])
+
+    def wheelEvent(self, event) -> None:  # noqa: N802
+        over_axis = event.position().x() < AXIS_WIDTH
+        if over_axis or event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            delta = event.angleDelta().y() or event.angleDelta().x()
+            self.zoom_amplitude(1.25 if delta > 0 else 0.8)
+            event.accept()
+            return
+        super().wheelEvent(event)
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
+        if event.position().x() < AXIS_WIDTH:  # on the amplitude axis: automatic again
+            self.fit_amplitude()
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
 
     # ------------------------------------------------------------------ drawing
     def on_range_changed(self, start: float, stop: float) -> None:

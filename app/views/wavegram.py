@@ -18,8 +18,8 @@ from .tiled import TiledImageView
 
 WAVEGRAM_ARCH = "Wavegram_Logmel_Cnn14"
 HOW_TO = (
-    "No Wavegram model installed. Get one in Models ▸ Model manager "
-    f"(download {WAVEGRAM_ARCH}) or run `panns-sed models download {WAVEGRAM_ARCH}`."
+    f"No Wavegram model installed: download {WAVEGRAM_ARCH} in Models ▸ Model manager… "
+    f"(or run `panns-sed models download {WAVEGRAM_ARCH}`)."
 )
 
 
