@@ -333,9 +333,8 @@ def detect(
     if not isinstance(engine, str):
         precision = engine.precision
     else:
-        precision = _check_precision(precision) or (
-            fast_precision(detector, dev, engine) if fast else "fp32"
-        )
+        forced = _check_precision(precision)
+        precision = forced or (fast_precision(detector, dev, engine) if fast else "fp32")
     if audio_hash is None and not isinstance(source, np.ndarray):
         from ..audio import file_sha256
 
@@ -356,8 +355,14 @@ def detect(
     if isinstance(engine, str):
         from .engines import select_engine
 
-        engine = select_engine(detector, dev, precision=precision, engine=engine)
+        engine = select_engine(detector, dev, fast=fast and forced is None,
+                               precision=forced, engine=engine)  # fmt: skip
     engine_name = engine.name
+    note = getattr(engine, "note", "")
+    if note:  # --fast on a CPU where nothing beats exact: say so
+        import warnings
+
+        warnings.warn(f"--fast: {note}", UserWarning, stacklevel=2)
     for chunk in iter_detect(
         source,
         detector,
@@ -377,7 +382,8 @@ def detect(
     scores = assembly.scores(
         audio_hash=audio_hash,
         precision=precision,
-        metadata={"device": str(dev), "torch": torch.__version__, "engine": engine_name},
+        metadata={"device": str(dev), "torch": torch.__version__, "engine": engine_name,
+                  **({"note": note} if note else {})},
     )
     if store is not None:
         store.put(scores)
