@@ -81,6 +81,8 @@ class MainWindow(QMainWindow):
         self.dialogs: dict[str, QDialog] = {}  # kind -> the modal dialog open now
         self.label_picker = pick_label  # (window, document, ids) -> label or None
         self.folder_worker = None  # adding a folder's files (open_folder)
+        self.hash_worker = None  # hashing added files (hash_new_recordings)
+        self.locate_prompt = ask_where_moved  # (window, recording) -> folder or None
         self.last_error: str | None = None
         self.quiet_errors = False  # errors only in the status bar (tests, screenshots)
         self._layout_done = False
@@ -434,7 +436,7 @@ class MainWindow(QMainWindow):
             self.curves.chosen = [str(c) for c in state["curves"]]
         rec_id = state.get("recording")
         ids = {r.id for r in doc.recordings}
-        if rec_id in ids:
+        if rec_id in ids and next(r for r in doc.recordings if r.id == rec_id).path.is_file():
             self.guard(doc.set_recording, rec_id)
             span = state.get("view_range")
             if doc.recording is not None and isinstance(span, list) and len(span) == 2:
@@ -492,6 +494,7 @@ class MainWindow(QMainWindow):
             return
         if added.ids and doc.recording is None:
             self.guard(doc.set_recording, added.ids[0])
+        self.hash_new_recordings()
         text = f"{len(added.ids)} recording(s) from {folder.name}"
         if added.skipped:
             text += f"; {len(added.skipped)} file(s) not readable as audio were left out"
@@ -514,6 +517,26 @@ class MainWindow(QMainWindow):
         if folder:
             self.locate_recordings(folder)
 
+    def show_recording(self, rec_id: int) -> None:
+        """Make a recording current; when its file is gone, ask where it went (by
+        ``self.locate_prompt``) instead of drawing a view of nothing."""
+        doc = self.document
+        rec = next((r for r in doc.recordings if r.id == rec_id), None)
+        if rec is None or rec.path.is_file():
+            doc.set_recording(rec_id)
+            return
+        folder = self.locate_prompt(self, rec)
+        self.panels["recordings"].follow_current()  # the list shows what is current
+        if not folder:
+            self.statusBar().showMessage(f"{rec.name} is missing: File ▸ Locate moved "
+                                         "recordings… finds it.", 10000)
+            return
+        found = self.locate_recordings(folder)
+        if rec_id not in found:
+            raise PannsError(f"{rec.name} (the same content) is not under {folder}. "
+                             "Choose the folder it was moved to.")
+        doc.set_recording(rec_id)
+
     def locate_recordings(self, folder: str | Path) -> dict[int, Path]:
         """Find the project's missing files under ``folder`` (by content hash, or by
         name and size when no hash was taken) and point the project at them."""
@@ -533,6 +556,21 @@ class MainWindow(QMainWindow):
         self.document.set_recording(ids[0])
         for path in paths:
             settings.add_recent_file(path)
+        self.hash_new_recordings()
+
+    def hash_new_recordings(self) -> None:
+        """Hash the files added without a content hash, on a worker (relocate finds a
+        moved and renamed file by it)."""
+        from .opening import hash_job
+        from .workers import Worker
+
+        store = self.document.store
+        if store is None or self.hash_worker is not None:
+            return
+        worker = Worker(hash_job, store)
+        worker.finished.connect(lambda: setattr(self, "hash_worker", None))
+        self.hash_worker = worker
+        worker.start()
 
     def open_dialog(self) -> None:
         start = str(Path(settings.recent_files()[0]).parent) if settings.recent_files() else ""
@@ -825,6 +863,22 @@ class MainWindow(QMainWindow):
         self.document.close_project()
         self.closed.emit()
         super().closeEvent(event)
+
+
+def ask_where_moved(window: MainWindow, rec) -> str | None:
+    """Say the recording's file is gone; the folder to search, or None."""
+    if window.quiet_errors:
+        window.last_error = f"{rec.path} is missing."
+        return None
+    answer = QMessageBox.question(
+        window, "Recording not found",
+        f"{rec.name} is not at\n{rec.path}\nany more. Look for it (by its content, under "
+        "any name) in a folder? Other moved recordings of the project are found too.",
+        QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel)
+    if answer != QMessageBox.StandardButton.Open:
+        return None
+    return QFileDialog.getExistingDirectory(window, f"Where is {rec.name}?",
+                                            str(rec.path.parent.parent)) or None
 
 
 HELP_TEXT = """Mouse

@@ -1,5 +1,6 @@
-"""What a path given to the window is (project, folder or audio file), and adding a
-folder's audio files to the project on a worker.
+"""What a path given to the window is (project, folder or audio file), adding a
+folder's audio files to the project on a worker, and hashing added files on a worker
+(so a file moved later is found again by its content).
 
 ``panns-annotator birds.panns``, a ``.panns`` file dropped on the window and one opened
 from a file manager (the desktop entry passes ``%f``) all open that project; a folder
@@ -98,3 +99,19 @@ def add_files_job(store, paths: list[Path], cancel=None) -> Iterator[Progress]:
         if i % 5 == 0 or i == len(paths) - 1:
             yield Progress((i + 1) / total, f"{i + 1} of {len(paths)}: {path.name}")
     return added
+
+
+def hash_job(store, cancel=None) -> Iterator[Progress]:
+    """Take the content hash of every recording that has none (whole-file reads, so on
+    a worker); a missing or unreadable file is left for later."""
+    from panns_core.audio import file_sha256
+
+    todo = [r for r in store.recordings() if not r.sha256]
+    for i, rec in enumerate(todo):
+        if cancel is not None and cancel.is_set():
+            return
+        try:
+            store.set_recording_hash(rec.id, file_sha256(rec.path))
+        except (OSError, PannsError):
+            continue
+        yield Progress((i + 1) / len(todo), rec.name)

@@ -86,3 +86,17 @@ def test_relocate_finds_a_file_added_without_hash_by_name_and_size(tmp_path):
     assert found == {rec: tmp_path / "new" / "x" / "dawn.wav",
                      rec2: tmp_path / "new" / "renamed.wav"}
     assert not store.missing_recordings()
+
+
+def test_a_hash_taken_later_lets_relocate_find_a_renamed_file(tmp_path):
+    from panns_core.audio import file_sha256
+
+    store = ProjectStore()
+    path = _wav(tmp_path / "one" / "dawn.wav", seconds=1.5)
+    rec = store.add_recording(path, hash=False)
+    store.set_recording_hash(rec, file_sha256(path))
+    store.set_recording_hash(rec, "0" * 64)  # a hash already there stays
+    assert store.recording(rec).sha256 == file_sha256(path)
+    (tmp_path / "two").mkdir()
+    shutil.move(path, tmp_path / "two" / "renamed.wav")
+    assert store.relocate(tmp_path / "two") == {rec: tmp_path / "two" / "renamed.wav"}

@@ -63,7 +63,7 @@ class RecordingsPanel(QTreeWidget):
         self._states_timer = QTimer(self, singleShot=True, interval=150)
         self._states_timer.timeout.connect(self.refresh_states)
         document.events.recordings.connect(self._refill)
-        document.events.recording.connect(self._follow_current)
+        document.events.recording.connect(self.follow_current)
         document.events.edits.connect(lambda _e: self._states_timer.start())
 
     def count(self) -> int:
@@ -92,7 +92,7 @@ class RecordingsPanel(QTreeWidget):
             self.addTopLevelItem(item)
         self.blockSignals(False)
         self.refresh_states()
-        self._follow_current()
+        self.follow_current()
 
     def refresh_states(self) -> None:
         """The State column from the store (one query for all recordings)."""
@@ -115,7 +115,7 @@ class RecordingsPanel(QTreeWidget):
                 colour = DONE_COLOUR
             item.setForeground(STATE, QBrush(QColor(colour)) if colour else QBrush())
 
-    def _follow_current(self, _event=None) -> None:
+    def follow_current(self, _event=None) -> None:
         current = self.document.recording
         self.blockSignals(True)
         item = self.row_of(current.id) if current is not None else None
@@ -154,8 +154,7 @@ class RecordingsPanel(QTreeWidget):
 
 def _create(window) -> RecordingsPanel:
     panel = RecordingsPanel(window.document)
-    panel.recording_chosen.connect(lambda rec_id: window.guard(window.document.set_recording,
-                                                                rec_id))
+    panel.recording_chosen.connect(lambda rec_id: window.guard(window.show_recording, rec_id))
     panel.remove_requested.connect(
         lambda ids: window.guard(window.document.remove_recordings, ids))
     return panel

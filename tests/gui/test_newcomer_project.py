@@ -224,3 +224,33 @@ def test_open_paths_sorts_projects_folders_and_audio(tmp_path):
     assert found.folders == [tmp_path]
     assert found.audio == [audio]
     assert is_project(project) and not is_project(audio)
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="the soundscape corpus is not here")
+def test_choosing_a_moved_recording_asks_where_it_went(make_main_window, qtbot, tmp_path):
+    first = tmp_path / "first"
+    first.mkdir()
+    a = shutil.copy(CORPUS / "dev_0002.flac", first / "a.flac")
+    b = shutil.copy(CORPUS / "dev_0003.flac", first / "b.flac")
+    window = make_main_window()
+    doc = window.document
+    window.open_files([a, b])
+    rec_a, rec_b = (r.id for r in doc.recordings)
+    # added by their header; their content hashes are taken on a worker
+    qtbot.waitUntil(lambda: window.hash_worker is None, timeout=20000)
+    assert all(r.sha256 for r in doc.store.recordings())
+    moved = tmp_path / "archive" / "2024"
+    moved.mkdir(parents=True)
+    shutil.move(b, moved / "b-renamed.flac")
+    asked = []
+    window.locate_prompt = lambda _w, rec: asked.append(rec.name)  # says no
+    panel = window.panels["recordings"]
+    panel.setCurrentItem(panel.row_of(rec_b))  # the keyboard or a click on b
+    assert asked == ["b.flac"]
+    assert doc.recording.id == rec_a  # no half view of a missing file
+    assert panel.currentItem() is panel.row_of(rec_a)
+    assert window.last_error is None and "missing" in window.statusBar().currentMessage()
+    window.locate_prompt = lambda _w, rec: str(tmp_path / "archive")
+    window.show_recording(rec_b)
+    assert doc.recording.id == rec_b and doc.recording.path == moved / "b-renamed.flac"
+    assert panel.state_of(rec_b) != "missing"

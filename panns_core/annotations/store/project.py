@@ -214,6 +214,12 @@ class ProjectStore:
         )
         return cursor.lastrowid
 
+    def set_recording_hash(self, recording: int | str | os.PathLike, sha256: str) -> None:
+        """Record a recording's content hash when it has none yet (the window adds files
+        by their header and hashes them later on a worker, for :meth:`relocate`)."""
+        self._write("UPDATE recordings SET sha256 = ? WHERE id = ? AND sha256 IS NULL",
+                    (sha256, self.recording_id(recording)))
+
     def recordings(self) -> list[Recording]:
         return [_recording(r) for r in self._query(_RECORDING_SQL + " ORDER BY id")]
 
