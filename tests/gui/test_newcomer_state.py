@@ -23,7 +23,8 @@ def _tone(path: Path, seconds: float = 10.0, rate: int = 16000) -> Path:
     return path
 
 
-def _scores(duration: float = 10.0):
+def _scores(path: Path, duration: float = 10.0):
+    from panns_core.audio import file_sha256
     from panns_core.detection.scores import Scores
 
     n = int(duration / 0.32)
@@ -31,7 +32,7 @@ def _scores(duration: float = 10.0):
     times = np.arange(n) * 0.32
     probs[(times >= 2) & (times < 4), 0] = 0.5  # Dog, under a 0.6 threshold
     probs[(times >= 6) & (times < 8), 1] = 0.8  # Bird
-    return Scores(probs, 0.32, LABELS, model_id="tiny@1", audio_hash="a" * 64,
+    return Scores(probs, 0.32, LABELS, model_id="tiny@1", audio_hash=file_sha256(path),
                   duration=duration)
 
 
@@ -45,7 +46,7 @@ def test_a_project_reopens_as_it_was_left(make_main_window, qtbot, tmp_path):
     first.open_files([a, b])
     rec_b = doc.recordings[1].id
     doc.set_recording(rec_b)
-    scores = _scores()
+    scores = _scores(b)
     doc.set_scores(scores)
     doc.save_scores(rec_b, scores)
     doc.rederive_events()
