@@ -15,7 +15,7 @@ import weakref
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QTextOption
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QTextOption
 from PySide6.QtWidgets import QGraphicsItem
 
 from ..model import Document
@@ -141,7 +141,8 @@ class TimeView(pg.PlotWidget):
         bottom.setPen(theme.AXIS)
         if not self.show_time_axis:
             item.hideAxis("bottom")  # one time axis (the events track's) is enough
-        self.setLabel("left", self.title, color=theme.AXIS_TEXT)
+        self._shown_title: str | None = None
+        self.fit_title()
         vb = self.getViewBox()
         vb.setDefaultPadding(0.0)
         self.cursor_line = pg.InfiniteLine(
@@ -205,8 +206,24 @@ class TimeView(pg.PlotWidget):
         item.setTextWidth(max(120, self.pixels_wide() - 40))
         item.textItem.document().setDefaultTextOption(_CENTRED)
 
+    def wanted_title(self) -> str:
+        """The rotated title at the left (subclasses may drop it, e.g. for a scroll bar)."""
+        return self.title
+
+    def fit_title(self) -> None:
+        """Show the title only when the view is tall enough for all of it: a clipped
+        "aveform" reads worse than none (the axis still says what the view is)."""
+        title = self.wanted_title()
+        if title and QFontMetrics(QFont()).horizontalAdvance(title) + 10 > self.height():
+            title = ""
+        if title != self._shown_title:
+            self._shown_title = title
+            self.setLabel("left", title, color=theme.AXIS_TEXT)
+
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
+        if "_shown_title" in self.__dict__:  # not while the base class is being built
+            self.fit_title()
         message = self.__dict__.get("message")
         if isinstance(message, pg.TextItem) and message.isVisible():
             self.fit_message(message)

@@ -228,9 +228,12 @@ class EventsTrackView(TimeView):
         self.lane_bar.blockSignals(False)
         if self.lane_bar.isVisibleTo(self) != (extra > 0):
             self.lane_bar.setVisible(extra > 0)
-            # the bar takes the place of the rotated title
-            self.setLabel("left", "" if extra > 0 else self.title, color=theme.AXIS_TEXT)
+            self.fit_title()
         self._place_lane_bar()
+
+    def wanted_title(self) -> str:
+        # the lane scroll bar takes the place of the rotated title
+        return "" if self.lane_bar is not None and not self.lane_bar.isHidden() else self.title
 
     def _place_lane_bar(self) -> None:
         rect = self.getViewBox().sceneBoundingRect()

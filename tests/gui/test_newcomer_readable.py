@@ -141,3 +141,17 @@ def test_wavegram_message_fits_its_strip(make_main_window, tmp_path):
     plot = view.getViewBox().sceneBoundingRect()
     assert text.width() <= plot.width()
     assert plot.left() - 1 <= text.left() and text.right() <= plot.right() + 1
+
+
+def test_a_view_too_short_for_its_title_shows_none_rather_than_a_clipped_one(
+        make_main_window, tmp_path):
+    window = make_main_window()
+    window.open_files([_recording(tmp_path)])
+    wave = window.waveform
+    axis = wave.getPlotItem().getAxis("left")
+    wave.resize(wave.width(), 200)
+    assert axis.labelText == "Waveform"
+    wave.resize(wave.width(), 48)  # a laptop screen with every view shown
+    assert axis.labelText == ""  # was a clipped "aveform"
+    wave.resize(wave.width(), 120)
+    assert axis.labelText == "Waveform"
