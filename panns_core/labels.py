@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -66,3 +67,32 @@ def audioset_labels() -> AudioSetLabels:
         rows = list(csv.DictReader(fh))
     classes = [AudioSetClass(int(r["index"]), r["mid"], r["display_name"]) for r in rows]
     return AudioSetLabels(classes)
+
+
+def split_label_list(text: str, known: Iterable[str] = ()) -> list[str]:
+    """Labels typed as one comma-separated line: ``Dog, Cattle, bovinae, Bird``.
+
+    Class names may hold commas themselves (AudioSet's ``Cattle, bovinae``), so runs of
+    pieces that together spell a ``known`` label are joined back (longest first) and
+    spelled as known. A line with double quotes is read by the csv rules instead
+    (``"Cattle, bovinae", Dog``), each field as it is.
+    """
+    names = {name.casefold(): name for name in known}
+    if '"' in text:
+        fields = next(csv.reader([text], skipinitialspace=True), [])
+        return [names.get(f.strip().casefold(), f.strip()) for f in fields if f.strip()]
+    pieces = [p.strip() for p in text.split(",")]
+    longest = max((name.count(",") for name in names.values()), default=0) + 1
+    out: list[str] = []
+    i = 0
+    while i < len(pieces):
+        if not pieces[i]:
+            i += 1
+            continue
+        for n in range(min(longest, len(pieces) - i), 0, -1):
+            joined = ", ".join(pieces[i:i + n])
+            if n == 1 or joined.casefold() in names:
+                out.append(names.get(joined.casefold(), joined))
+                i += n
+                break
+    return out

@@ -407,3 +407,15 @@ def test_small_event_detector_addition() -> None:
     assert out["segmentwise_output"].shape == (1, frames_to_segments(101, 16), 2)
     assert out["framewise_output"].shape == (1, 101, 2)
     torch.testing.assert_close(out["clipwise_output"], out["segmentwise_output"].max(dim=1).values)
+
+
+def test_a_typed_class_list_keeps_class_names_that_hold_commas() -> None:
+    from panns_core.labels import audioset_labels, split_label_list
+
+    known = audioset_labels().names
+    typed = "dog, Cattle, bovinae, Canidae, dogs, wolves,  Speech ,, my own, sound"
+    assert split_label_list(typed, known) == [
+        "Dog", "Cattle, bovinae", "Canidae, dogs, wolves", "Speech", "my own", "sound"]
+    assert split_label_list('"my own, sound", Dog', known) == ["my own, sound", "Dog"]
+    assert split_label_list("", known) == [] and split_label_list(" , ", known) == []
+    assert split_label_list(", ".join(known), known) == known  # every class round-trips

@@ -30,6 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from panns_core.labels import split_label_list
+
 from ..model import Document
 from ..workers import Worker
 from . import RIGHT, Panel
@@ -177,7 +179,9 @@ class DetectionPanel(QWidget):
         form.addRow("Top classes", self.top_k_spin)
         self.classes_edit = QLineEdit()
         self.classes_edit.setPlaceholderText("all (or: Dog, Bird, Speech)")
-        self.classes_edit.setToolTip("Only these classes (comma separated)")
+        self.classes_edit.setToolTip(
+            'Only these classes, comma separated; class names with commas ("Cattle, '
+            'bovinae") are recognised, or put a name in double quotes')
         form.addRow("Class filter", self.classes_edit)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
@@ -337,8 +341,7 @@ class DetectionPanel(QWidget):
         self._controls_changed()
 
     def _controls_changed(self, *_args) -> None:
-        text = self.classes_edit.text().strip()
-        classes = [c.strip() for c in text.split(",") if c.strip()] or None
+        classes = split_label_list(self.classes_edit.text(), self._known_labels()) or None
         threshold = self.threshold_spin.value()
         self.document.update_params(
             threshold=threshold,
@@ -349,6 +352,14 @@ class DetectionPanel(QWidget):
             top_k=self.top_k_spin.value() or None,
             classes=classes,
         )
+
+    def _known_labels(self) -> list[str]:
+        """Names the class filter can mean: the scores' classes and the vocabulary."""
+        doc = self.document
+        known = list(doc.scores.labels) if doc.scores is not None else []
+        if doc.store is not None:
+            known += [entry.name for entry in doc.store.labels()]
+        return known
 
     def _on_params(self, event) -> None:
         params = event.value

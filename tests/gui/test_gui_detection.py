@@ -83,6 +83,16 @@ def test_detect_stream_rederive_and_undo(make_main_window, qtbot, demo_path, sed
     panel.min_duration_spin.setValue(1.0)
     panel.flush()
     assert (doc.annotations["offset"] - doc.annotations["onset"] >= 1.0 - 1e-9).all()
+    # a class filter naming AudioSet classes that hold commas keeps them whole
+    panel.classes_edit.setText("cattle, bovinae, Canidae, dogs, wolves")
+    panel.classes_edit.editingFinished.emit()
+    panel.flush()
+    assert list(doc.params.classes) == ["Cattle, bovinae", "Canidae, dogs, wolves"]
+    assert panel.classes_edit.text() == "Cattle, bovinae, Canidae, dogs, wolves"
+    panel.classes_edit.setText("")
+    panel.classes_edit.editingFinished.emit()
+    panel.flush()
+    assert doc.params.classes is None
 
     # undo: the live re-derivations are one step, the detection run another
     doc.undo()
