@@ -390,3 +390,18 @@ def test_save_without_labels_means_audioset_for_527_outputs(tmp_path: Path) -> N
         save_checkpoint(
             tmp_path / "d.pth", small, architecture="Cnn6", feature_config=small.feature_config
         )
+
+
+def test_a_checkpoint_carries_its_calibrated_post_processing(cnn6, tmp_path) -> None:
+    from panns_core.detection.postprocess import PostprocessParams
+    from panns_core.hub.checkpoints import save_checkpoint
+    from panns_core.models import architecture_spec
+
+    calibrated = PostprocessParams(threshold=0.15, class_thresholds={"Speech": 0.3},
+                                   class_median_seconds={"Speech": 1.12}, median_seconds=0.8)
+    fc = architecture_spec("Cnn6").feature_config
+    path = save_checkpoint(tmp_path / "c.pth", cnn6, architecture="Cnn6", feature_config=fc,
+                           extra={"postprocess": calibrated.to_dict()})
+    assert Detector.from_checkpoint(load_checkpoint(path)).postprocess == calibrated
+    plain = save_checkpoint(tmp_path / "p.pth", cnn6, architecture="Cnn6", feature_config=fc)
+    assert Detector.from_checkpoint(load_checkpoint(plain)).postprocess is None

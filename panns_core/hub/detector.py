@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from ..detection.postprocess import PostprocessParams
     from ..models import FeatureConfig
     from .checkpoints import LoadedCheckpoint
     from .installed import ModelRecord
@@ -39,6 +40,9 @@ class Detector:
     labels: tuple[str, ...]
     model_id: str
     path: Path | None = None
+    postprocess: PostprocessParams | None = None
+    """Post-processing calibrated for this model (a fine-tuned model saves it with
+    ``save_checkpoint(..., extra={"postprocess": params.to_dict()})``); None: defaults."""
 
     def __post_init__(self) -> None:
         classes = getattr(self.module, "classes_num", None)
@@ -63,7 +67,7 @@ class Detector:
         """Build the network of a loaded checkpoint on ``device``."""
         module = loaded.build_model(device)
         return cls(module, tuple(loaded.labels), model_id or checkpoint_model_id(loaded),
-                   loaded.path)
+                   loaded.path, calibrated_postprocess(loaded.metadata))
 
     def to(self, device: str | torch.device) -> Detector:
         """The same detector with its network on ``device``."""
@@ -112,6 +116,20 @@ class Detector:
                 "needs a sound-event-detection model such as Cnn14_DecisionLevelMax. Install "
                 "one with `panns-sed models download Cnn14_DecisionLevelMax`."
             )
+
+
+def calibrated_postprocess(metadata: dict) -> PostprocessParams | None:
+    """The post-processing a checkpoint's metadata carries, if any (bad values: None)."""
+    metadata = metadata or {}
+    data = metadata.get("postprocess") or (metadata.get("extra") or {}).get("postprocess")
+    if not data:
+        return None
+    from ..detection.postprocess import PostprocessParams
+
+    try:
+        return PostprocessParams.from_dict(data)
+    except (TypeError, ValueError):
+        return None
 
 
 def default_labels(classes_num: int) -> list[str]:
