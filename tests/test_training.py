@@ -209,7 +209,8 @@ def test_fit_state_resumes_from_its_saved_fields():
 def test_selection_rule():
     from panns_core.training.validation import improves, selection_score
 
-    assert selection_score(None) is None and selection_score({"event_f1": 0.4}) == 0.4
+    assert selection_score(None) is None
+    assert selection_score({"segment_map": 0.4, "event_f1": 0.0}) == 0.4
     assert improves(None, 0.9) and improves(0.5, -1.0) and improves(0.0, -1.0)
     assert not improves(0.5, 0.5) and not improves(0.5 + 1e-7, 0.5)
 

@@ -27,7 +27,9 @@ started). Types, in the order they occur:
     Every ``log_every`` steps.
 ``epoch``
     ``epoch``, ``train_loss`` (mean over the epoch), ``metrics`` (validation, or
-    null without validation), ``best_epoch``, ``best_f1``, ``improved`` (bool),
+    null without validation), ``best_epoch``, ``best_score`` (its value of the
+    selection measure ``selection_metric``, "segment_map"), ``best_f1`` (its
+    validation event F1), ``improved`` (bool),
     ``checkpoint`` (path of the resumable state), ``best_checkpoint`` (path of the
     best weights so far), ``planned_epochs`` (after a time budget re-plan),
     ``seconds`` (this epoch).
@@ -41,8 +43,9 @@ started). Types, in the order they occur:
     ``message`` (written by the CLI when the run fails; exit code 1).
 
 ``metrics`` objects: ``event_f1``, ``event_precision``, ``event_recall``,
-``event_error_rate``, ``segment_f1``, ``segment_error_rate``, ``loss``
-(validation BCE), and ``class_event_f1`` {label: F1 or null}.
+``event_error_rate``, ``segment_f1``, ``segment_error_rate``, ``segment_map``
+(threshold-free segment-level mean average precision: what selects the best epoch),
+``loss`` (validation BCE), and ``class_event_f1`` {label: F1 or null}.
 """
 
 from __future__ import annotations
@@ -174,6 +177,6 @@ def _metrics_text(metrics: dict[str, Any] | None) -> str:
         return "-" if x is None else f"{x:.3f}"
 
     return (
-        f"val event F1 {f(metrics.get('event_f1'))}, segment F1 {f(metrics.get('segment_f1'))}, "
-        f"loss {f(metrics.get('loss'))}"
+        f"val mAP {f(metrics.get('segment_map'))}, event F1 {f(metrics.get('event_f1'))}, "
+        f"segment F1 {f(metrics.get('segment_f1'))}, loss {f(metrics.get('loss'))}"
     )

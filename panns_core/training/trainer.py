@@ -72,7 +72,13 @@ from .strategies import (
     snap_clips,
     trainable_state,
 )
-from .validation import Validator, improves, selection_score
+from .validation import (
+    SELECTION_METRIC,
+    Validator,
+    improves,
+    patience_ran_out,
+    selection_score,
+)
 
 if TYPE_CHECKING:
     from ..hub.detector import Detector
@@ -190,7 +196,9 @@ class Trainer:
             path = self.files.save_state(fit, self.optimizer) if self.is_main else None
             self._emit({
                 "event": "epoch", **record, "best_epoch": fit.best_epoch,
-                "best_f1": fit.best_score if fit.best_score >= 0 else None,
+                "best_score": fit.best_score if fit.best_score >= 0 else None,
+                "selection_metric": SELECTION_METRIC,
+                "best_f1": self._best_event_f1(fit),
                 "improved": improved, "checkpoint": path,
                 "best_checkpoint": self.run_dir / BEST_FILE,
                 "planned_epochs": fit.planned_epochs, "total_steps": self.total_steps,
@@ -394,6 +402,14 @@ class Trainer:
                                     {"val": metrics}, "best", fit.epoch)  # fmt: skip
         return True
 
+    @staticmethod
+    def _best_event_f1(fit: FitState) -> float | None:
+        """Validation event F1 of the best epoch so far (what the GUI shows)."""
+        if fit.best_epoch is None:
+            return None
+        metrics = fit.best_metrics()
+        return None if not metrics else metrics.get("event_f1")
+
     def _plan_time_budget(self, fit: FitState, seconds: float) -> None:
         """After a new run's first epoch: plan as many epochs as fit in the budget."""
         cfg = self.config
@@ -405,7 +421,10 @@ class Trainer:
     def _stop_rule(self, fit: FitState, metrics: dict | None, seconds: float) -> str | None:
         """Stop after this epoch? (patience ran out, or the next epoch would overrun)."""
         cfg = self.config
-        if metrics is not None and fit.bad_epochs >= cfg.patience:
+        progress = fit.epoch / max(1, fit.planned_epochs)
+        if cfg.time_budget:
+            progress = max(progress, self.elapsed() / cfg.time_budget)
+        if metrics is not None and patience_ran_out(fit.bad_epochs, cfg.patience, progress):
             return "early_stopped"
         if (cfg.time_budget and fit.epoch < fit.planned_epochs
                 and self.elapsed() + seconds > cfg.time_budget):  # fmt: skip

@@ -2,9 +2,17 @@
 
 :class:`Validator` scores the validation recordings with the current weights, turns
 the scores into events as detection does (threshold, median filter) and compares
-them with the reference events. :func:`selection_score` and :func:`improves` are the
-one place that decides which epoch is kept and when patience runs out: change them
-(and the metrics :meth:`Validator.validate` returns) together.
+them with the reference events. :func:`selection_score`, :func:`improves` and
+:func:`patience_ran_out` are the one place that decides which epoch is kept and when
+patience runs out: change them (and the metrics :meth:`Validator.validate` returns)
+together.
+
+The selection measure is threshold-free: the segment-level mean average precision
+(``segment_map``: AP per class over every validation segment that carries a loss
+weight, averaged over the classes with positives). Thresholded event F1 stays 0
+until probabilities cross the threshold, so early in a run trained from scratch it
+cannot tell a learning model from a dead one; AP ranks the scores and sees learning
+start. ``event_f1`` / ``segment_f1`` (at ``config.threshold``) are still reported.
 """
 
 from __future__ import annotations
@@ -22,18 +30,54 @@ from .data import LabelledRecording, segment_targets
 from .heads import head_outputs
 from .steps import ClipGeometry, autocast_for, bce
 
-SELECTION_METRIC = "event_f1"
+SELECTION_METRIC = "segment_map"
+#: early stopping never ends a run before this share of its epochs / time budget
+MIN_RUN_FRACTION = 0.5
 _BATCH = 16
 
 
 def selection_score(metrics: Mapping[str, Any] | None) -> float | None:
     """The number the best epoch maximises (None: no validation set)."""
-    return None if metrics is None else metrics[SELECTION_METRIC]
+    return None if metrics is None else float(metrics[SELECTION_METRIC])
 
 
 def improves(score: float | None, best: float) -> bool:
     """Whether ``score`` beats ``best``; without validation every epoch does."""
     return score is None or score > best + 1e-6
+
+
+def patience_ran_out(bad_validations: int, patience: int, progress: float) -> bool:
+    """Stop early? ``bad_validations`` in a row did not improve, and at least
+    :data:`MIN_RUN_FRACTION` of the run (``progress``: the share of the planned epochs
+    or of the time budget used, whichever is larger) is behind."""
+    return bad_validations >= patience and progress >= MIN_RUN_FRACTION
+
+
+def average_precision(scores: np.ndarray, targets: np.ndarray) -> float | None:
+    """Average precision of ``scores`` ranking the positives of ``targets`` (0/1);
+    None without positives. Non-interpolated (as sklearn's), ties in score order."""
+    targets = np.asarray(targets, dtype=np.float64)
+    n_pos = float(targets.sum())
+    if n_pos <= 0:
+        return None
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    hits = targets[order]
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float((precision * hits).sum() / n_pos)
+
+
+def segment_map(probs: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> float:
+    """Mean over classes with positives of the AP over segments of weight > 0.
+
+    All arrays (segment, class); 0.0 when no class has a positive.
+    """
+    aps = []
+    for c in range(probs.shape[1]):
+        keep = weights[:, c] > 0
+        ap = average_precision(probs[keep, c], targets[keep, c] > 0)
+        if ap is not None:
+            aps.append(ap)
+    return float(np.mean(aps)) if aps else 0.0
 
 
 class Validator:
@@ -87,16 +131,40 @@ class Validator:
         params = PostprocessParams(
             threshold=self.config.threshold, median_seconds=self.config.median_seconds
         )
-        estimated, reference, durations, losses = [], [], {}, []
+        estimated, reference, durations, losses, rows = [], [], {}, [], []
         for index in self.indices:
             rec = self.recordings[index]
-            probs = self._scores(index, rec, losses)
+            probs = self._scores(index, rec, losses, rows)
             self._add_events(rec, probs, params, estimated, reference, durations)
         model.train(was)
-        return self._metrics(reference, estimated, durations, losses)
+        metrics = self._metrics(reference, estimated, durations, losses)
+        probs, targets, weights = (np.concatenate(a) for a in zip(*rows))
+        metrics["segment_map"] = segment_map(probs, targets, weights)
+        return metrics
 
-    def _scores(self, index: int, rec: LabelledRecording, losses: list[float]) -> np.ndarray:
-        """Segment probabilities (segment, label) of one recording; adds its losses."""
+    @torch.no_grad()
+    def predictions(self) -> list[tuple[LabelledRecording, np.ndarray]]:
+        """Each validation recording with its segment probabilities (segment, label),
+        cut to the recording's length: what calibration tunes the post-processing on."""
+        was = self.model.training
+        self.model.eval()
+        out = []
+        for index in self.indices:
+            rec = self.recordings[index]
+            probs = self._scores(index, rec, [], [])
+            out.append((rec, probs[: self._kept(rec, probs)]))
+        self.model.train(was)
+        return out
+
+    def _kept(self, rec: LabelledRecording, probs: np.ndarray) -> int:
+        """Rows of ``probs`` inside the recording (the rest is padding of the last window)."""
+        keep = max(1, math.ceil(rec.duration / self.geometry.segment_seconds - 1e-9))
+        return min(keep, len(probs))
+
+    def _scores(self, index: int, rec: LabelledRecording, losses: list[float],
+                rows: list[tuple[np.ndarray, ...]]) -> np.ndarray:  # fmt: skip
+        """Segment probabilities (segment, label) of one recording; adds its losses and
+        its (probabilities, targets, weights) inside the recording to ``rows``."""
         model, n_labels = self.model, len(self.labels)
         seconds = self.geometry.segment_seconds
         embeddings = self.embeddings
@@ -105,9 +173,12 @@ class Validator:
             seg = head_outputs(model, embeddings[index], False)[0][0].float().cpu()
             t, w = segment_targets(rec, 0.0, len(seg), seconds, n_labels, 1.0)
             losses.append(float(bce(seg, torch.from_numpy(t), torch.from_numpy(w), True)))
-            return torch.sigmoid(seg).numpy()
+            probs = torch.sigmoid(seg).numpy()
+            keep = self._kept(rec, probs)
+            rows.append((probs[:keep], t[:keep], w[:keep]))
+            return probs
         windows, starts = self.windows(index)
-        seg_probs = []
+        seg_probs, seg_t, seg_w = [], [], []
         for k in range(0, len(windows), _BATCH):
             if embeddings is not None:
                 seg, clip, is_logit = head_outputs(model, embeddings[index][k : k + _BATCH], False)
@@ -123,8 +194,13 @@ class Validator:
             for j, start in enumerate(starts[k : k + _BATCH]):
                 t, w = segment_targets(rec, start, seg.shape[1], seconds, n_labels, 1.0)
                 losses.append(float(bce(seg[j], torch.from_numpy(t), torch.from_numpy(w), True)))
+                seg_t.append(t)
+                seg_w.append(w)
             seg_probs.append(torch.sigmoid(seg).reshape(-1, n_labels).numpy())
-        return np.concatenate(seg_probs)
+        probs = np.concatenate(seg_probs)
+        keep = self._kept(rec, probs)
+        rows.append((probs[:keep], np.concatenate(seg_t)[:keep], np.concatenate(seg_w)[:keep]))
+        return probs
 
     def _add_events(self, rec, probs, params, estimated, reference, durations) -> None:
         from ..detection.postprocess import scores_to_events
