@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from detect_helpers import TINY_LABELS, deterministic_model, tiny_sed, write_scene
+from detect_helpers import TINY, TINY_LABELS, deterministic_model, tiny_sed, write_scene
 
 from panns_core.cli import main
 from panns_core.events import EVENT_COLUMNS
@@ -173,3 +173,97 @@ def test_recordings_without_detections_are_empty_dcase_rows(checkpoint, recordin
     assert frame["onset"].isna().all() and frame["event_label"].isna().all()
     events = read_annotations(out)
     assert len(events) == 0 and sorted(events.attrs["recordings"]) == ["a.wav", "sub/b.flac"]
+
+
+# -- the model's calibrated post-processing -------------------------------------------------
+@pytest.fixture(scope="module")
+def calibrated_checkpoint(checkpoint, tmp_path_factory):
+    """The tiny SED checkpoint with calibrated post-processing in its metadata (what a
+    fine-tuned model ships)."""
+    from panns_core.detection.postprocess import PostprocessParams
+    from panns_core.hub.checkpoints import save_checkpoint
+    from panns_core.models import FEATURES_32K
+
+    torch.set_num_threads(2)
+    calibrated = PostprocessParams(
+        threshold=0.3, class_thresholds={"Dog": 0.2, "Music": 0.6},
+        class_off_thresholds={"Dog": 0.1}, median_seconds=0.64,
+        class_median_seconds={"Bird": 1.28},
+    )  # fmt: skip
+    # the tiny architecture stays registered while ``checkpoint`` lives
+    model = deterministic_model(TINY, len(TINY_LABELS))
+    path = tmp_path_factory.mktemp("ckpt") / "calibrated.pth"
+    save_checkpoint(path, model, architecture=TINY, feature_config=FEATURES_32K,
+                    labels=TINY_LABELS, extra={"postprocess": calibrated.to_dict()})
+    return path, calibrated
+
+
+def _events_of(out):
+    from panns_core.annotations.formats import read_annotations
+
+    return read_annotations(out, "dcase").sort_values(["onset", "label"]).reset_index(drop=True)
+
+
+def _expected(path, checkpoint, params):
+    from panns_core.detection.inference import detect
+    from panns_core.detection.postprocess import find_events
+    from panns_core.hub.resolve import load_detector
+
+    return find_events(detect(path, load_detector(checkpoint)), params)
+
+
+def test_detect_uses_the_models_calibrated_params_by_default(
+    calibrated_checkpoint, recordings, tmp_path, capsys
+):
+    from panns_core.hub.resolve import load_detector
+
+    path, calibrated = calibrated_checkpoint
+    assert load_detector(path).postprocess == calibrated  # the hub hands them over
+    out = tmp_path / "e.tsv"
+    assert main(["detect", str(recordings / "a.wav"), "--model", str(path), "--out",
+                 str(out)]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "post-processing" in line]
+    assert len(lines) == 1 and "model's calibrated" in lines[0]
+    assert "threshold 0.2-0.6 (2 per class)" in lines[0] and "median 0.64-1.28 s" in lines[0]
+    got = _events_of(out)
+    expected = _expected(recordings / "a.wav", path, calibrated)
+    assert len(expected) > 0
+    assert list(got["label"]) == list(expected["label"])
+    np.testing.assert_allclose(got["onset"], expected["onset"], atol=1e-3)
+    np.testing.assert_allclose(got["offset"], expected["offset"], atol=1e-3)
+
+
+def test_each_option_given_overrides_its_part_of_the_calibration(
+    calibrated_checkpoint, recordings, tmp_path, capsys
+):
+    from panns_core.detection.postprocess import PostprocessParams
+
+    path, _ = calibrated_checkpoint
+    wav = recordings / "a.wav"
+    # a global threshold replaces every calibrated threshold (on and off); medians stay
+    out = tmp_path / "t.tsv"
+    assert main(["detect", str(wav), "--model", str(path), "--threshold", "0.4",
+                 "--out", str(out)]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "with --threshold from the command line" in err
+    expected = _expected(wav, path, PostprocessParams(
+        threshold=0.4, median_seconds=0.64, class_median_seconds={"Bird": 1.28}))
+    got = _events_of(out)
+    assert list(got["label"]) == list(expected["label"])
+    np.testing.assert_allclose(got["onset"], expected["onset"], atol=1e-3)
+    # --median replaces the medians and one class's threshold replaces only that class's
+    out = tmp_path / "m.tsv"
+    assert main(["detect", str(wav), "--model", str(path), "--median", "0", "--threshold",
+                 "Dog=0.5", "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    expected = _expected(wav, path, PostprocessParams(
+        threshold=0.3, class_thresholds={"Dog": 0.5, "Music": 0.6}))
+    got = _events_of(out)
+    assert list(got["label"]) == list(expected["label"])
+    np.testing.assert_allclose(got["offset"], expected["offset"], atol=1e-3)
+
+
+def test_a_model_without_calibration_says_it_uses_the_defaults(checkpoint, recordings, capsys):
+    assert main(["detect", str(recordings / "a.wav"), "--model", str(checkpoint)]) == 0
+    err = capsys.readouterr().err
+    assert "default post-processing: threshold 0.5, no median" in err

@@ -76,20 +76,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--threshold",
         action="append",
         metavar="P|LABEL=P",
-        help="on threshold, global (default 0.5) or per class; repeatable",
+        help="on threshold, global or per class; repeatable (default: the model's calibrated "
+        "thresholds if it has them, else 0.5; a global value replaces all of them)",
     )
     post.add_argument(
         "--off-threshold",
         action="append",
         metavar="P|LABEL=P",
-        help="hysteresis off threshold, global or per class (default: the on threshold)",
+        help="hysteresis off threshold, global or per class (default: the model's calibrated "
+        "ones, else the on threshold)",
     )
-    post.add_argument("--median", type=float, default=0.0, metavar="SECONDS",
-                      help="median filter length")  # fmt: skip
-    post.add_argument("--min-duration", type=float, default=0.0, metavar="SECONDS",
-                      help="drop shorter events")  # fmt: skip
-    post.add_argument("--merge-gap", type=float, default=0.0, metavar="SECONDS",
-                      help="merge events of a class separated by less than this")  # fmt: skip
+    post.add_argument("--median", type=float, metavar="SECONDS",
+                      help="median filter length, all classes (default: the model's calibrated "
+                           "medians, else 0)")  # fmt: skip
+    post.add_argument("--min-duration", type=float, metavar="SECONDS",
+                      help="drop shorter events (default: the model's, else 0)")  # fmt: skip
+    post.add_argument("--merge-gap", type=float, metavar="SECONDS",
+                      help="merge events of a class separated by less than this "
+                           "(default: the model's, else 0)")  # fmt: skip
     post.add_argument("--classes", nargs="+", action="extend", metavar="LABEL",
                       help="only these classes (quote names with spaces)")  # fmt: skip
     post.add_argument("--top-k", type=int, metavar="K",
@@ -131,7 +135,15 @@ def _thresholds(values: list[str] | None, option: str) -> tuple[float | None, di
     return glob, per_class
 
 
-def _params(args: argparse.Namespace, labels: list[str]):
+def _params(args: argparse.Namespace, labels: list[str], calibrated=None):
+    """The post-processing to use: the model's calibrated params (``calibrated``, or the
+    defaults when None), each part given on the command line replacing the model's.
+
+    A global ``--threshold`` replaces every on threshold (and the calibrated off thresholds:
+    off = on unless ``--off-threshold`` is given); ``--threshold LABEL=P`` replaces that
+    class's (its calibrated off threshold goes too). A global ``--off-threshold`` replaces
+    every off threshold; ``--median`` replaces the global and per-class medians.
+    """
     from ..detection.postprocess import PostprocessParams
     from ..errors import PannsError
 
@@ -143,23 +155,70 @@ def _params(args: argparse.Namespace, labels: list[str]):
             f"The model has no class named {', '.join(map(repr, unknown))}; list the names "
             "with `panns-sed labels --model ...` (quote names with spaces)."
         )
-    on = 0.5 if on is None else on
-    if off is not None and off > on:
-        raise PannsError(f"--off-threshold {off} must not exceed --threshold {on}.")
+    base = calibrated if calibrated is not None else PostprocessParams()
+    known = set(labels)
+    base_on = {k: v for k, v in base.class_thresholds.items() if k in known}
+    base_off = {k: v for k, v in base.class_off_thresholds.items() if k in known}
+    base_median = {k: v for k, v in base.class_median_seconds.items() if k in known}
+    threshold, off_threshold = base.threshold, base.off_threshold
+    if on is not None:  # one threshold for all: the model's per-class values go
+        threshold, off_threshold, base_on, base_off = on, None, {}, {}
+    for label in on_cls:
+        base_off.pop(label, None)
+    if off is not None:
+        off_threshold, base_off = off, {}
+    if off is not None and off > threshold:
+        raise PannsError(f"--off-threshold {off} must not exceed --threshold {threshold}.")
+    median, class_median = base.median_seconds, base_median
+    if args.median is not None:
+        median, class_median = args.median, {}
     try:
         return PostprocessParams(
-            threshold=on,
-            off_threshold=off,
-            class_thresholds=on_cls,
-            class_off_thresholds=off_cls,
-            median_seconds=args.median,
-            min_duration=args.min_duration,
-            merge_gap=args.merge_gap,
-            classes=args.classes,
-            top_k=args.top_k,
+            threshold=threshold,
+            off_threshold=off_threshold,
+            class_thresholds={**base_on, **on_cls},
+            class_off_thresholds={**base_off, **off_cls},
+            median_seconds=median,
+            min_duration=base.min_duration if args.min_duration is None else args.min_duration,
+            merge_gap=base.merge_gap if args.merge_gap is None else args.merge_gap,
+            classes=args.classes if args.classes is not None else base.classes,
+            top_k=args.top_k if args.top_k is not None else base.top_k,
+            class_median_seconds=class_median,
         )
     except ValueError as error:
         raise PannsError(f"Bad post-processing option: {error}.") from None
+
+
+OVERRIDES = (("threshold", "--threshold"), ("off_threshold", "--off-threshold"),
+             ("median", "--median"), ("min_duration", "--min-duration"),
+             ("merge_gap", "--merge-gap"))  # fmt: skip
+
+
+def describe_params(params, calibrated: bool, overridden: list[str] | None = None) -> str:
+    """One line saying which post-processing is used (the model's calibrated or defaults)."""
+
+    def span(values: list[float], unit: str = "") -> str:
+        low, high = min(values), max(values)
+        return f"{low:g}{unit}" if low == high else f"{low:g}-{high:g}{unit}"
+
+    ons = [params.threshold, *params.class_thresholds.values()]
+    medians = [params.median_seconds, *params.class_median_seconds.values()]
+    text = f"threshold {span(ons)}"
+    if params.class_thresholds:
+        text += f" ({len(params.class_thresholds)} per class)"
+    if params.off_threshold is not None or params.class_off_thresholds:
+        offs = [o for o in (params.off_threshold, *params.class_off_thresholds.values())
+                if o is not None]  # fmt: skip
+        text += f", off {span(offs)}"
+    text += ", no median" if max(medians) == 0 else f", median {span(medians, ' s')}"
+    if params.min_duration:
+        text += f", min duration {params.min_duration:g} s"
+    if params.merge_gap:
+        text += f", merge gap {params.merge_gap:g} s"
+    source = "the model's calibrated post-processing" if calibrated else "default post-processing"
+    if overridden:
+        source += f" with {', '.join(overridden)} from the command line"
+    return f"{source}: {text}"
 
 
 @dataclass(frozen=True)
@@ -281,7 +340,13 @@ def run(args: argparse.Namespace) -> int:
     device = choose_device(args.device)  # a bad --device fails before the model loads
     detector = load_detector(args.model, device=device)
     model_id = detector.model_id
-    params = _params(args, list(detector.labels))
+    calibrated = getattr(detector, "postprocess", None)
+    params = _params(args, list(detector.labels), calibrated)
+    overridden = [flag for name, flag in OVERRIDES if getattr(args, name) is not None]
+    if not args.quiet:
+        print(f"panns-sed: post-processing: "
+              f"{describe_params(params, calibrated is not None, overridden)}.",
+              file=sys.stderr)  # fmt: skip
 
     durations = {}
     for job in jobs:

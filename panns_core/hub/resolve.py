@@ -66,7 +66,7 @@ def load_detector(spec: Spec = None, *, device: str | torch.device = "cpu",
                   registry: ModelRegistry | None = None) -> Detector:
     """The :class:`Detector` of a registry name, a ``.pth`` path, or (None) the default."""
     from .checkpoints import load_checkpoint
-    from .detector import Detector, checkpoint_model_id, record_model_id
+    from .detector import Detector, calibrated_postprocess, checkpoint_model_id, record_model_id
 
     record = resolve_record(spec, registry)
     path = record.path if record is not None else Path(os.fspath(spec)).expanduser()
@@ -75,7 +75,8 @@ def load_detector(spec: Spec = None, *, device: str | torch.device = "cpu",
     loaded = load_checkpoint(path, mmap=True)
     model_id = record_model_id(record) if record is not None else checkpoint_model_id(loaded)
     module = loaded.build_model(device, assign=True)
-    return Detector(module, tuple(loaded.labels), model_id, loaded.path)
+    return Detector(module, tuple(loaded.labels), model_id, loaded.path,
+                    calibrated_postprocess(loaded.metadata))
 
 
 def resolve_model_labels(spec: Spec = None, registry: ModelRegistry | None = None) -> list[str]:
