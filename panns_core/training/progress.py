@@ -33,6 +33,10 @@ started). Types, in the order they occur:
     ``checkpoint`` (path of the resumable state), ``best_checkpoint`` (path of the
     best weights so far), ``planned_epochs`` (after a time budget re-plan),
     ``seconds`` (this epoch).
+``calibration``
+    After the last epoch, with the kept weights: ``stage`` "start", then "done" with
+    ``report`` (the chosen post-processing's validation event F1, the global and
+    per-class results; see :mod:`.calibration`).
 ``done``
     ``status``: ``completed`` | ``early_stopped`` | ``time_budget`` | ``cancelled``;
     ``result``: ``checkpoint`` (final weights, null when cancelled before any
@@ -59,7 +63,7 @@ from typing import IO, Any
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 
-EVENT_TYPES = ("start", "validation", "step", "epoch", "done", "error")
+EVENT_TYPES = ("start", "validation", "step", "epoch", "calibration", "done", "error")
 
 
 def _clean(value: Any) -> Any:
@@ -152,10 +156,21 @@ class TqdmReporter:
             if self.bar is not None and event.get("total_steps"):
                 self.bar.total = event["total_steps"]
                 self.bar.refresh()
+        elif kind == "calibration" and event.get("stage") == "done":
+            report = event.get("report") or {}
+            if "event_f1" in report:
+                g = report["global"]
+                self._write(
+                    f"calibrated post-processing ({report['chosen']}): val event F1 "
+                    f"{report['event_f1']:.3f} (global threshold {g['threshold']}, median "
+                    f"{g['median_seconds']} s: {g['event_f1']:.3f})"
+                )
         elif kind == "done":
             if self.bar is not None:
                 self.bar.close()
             result = event.get("result", {})
+            if self.bar is not None:
+                self.bar = None
             self._write(
                 f"{event['status']}: best epoch {result.get('best_epoch')}, "
                 f"{_metrics_text(result.get('metrics_after'))}; "

@@ -175,7 +175,7 @@ def fine_tune(
             store.finish_training_run(
                 run_id, status=result.status, output_model=model_name,
                 metrics={"before": result.metrics_before, "after": result.metrics_after,
-                         "best_epoch": result.best_epoch},
+                         "best_epoch": result.best_epoch, "postprocess": result.postprocess},
             )  # fmt: skip
     finally:
         store.close()
@@ -190,6 +190,7 @@ def _register(result: TrainResult, name: str, parent: str | None) -> str:
         "val_after": result.metrics_after,
         "best_epoch": result.best_epoch,
         "data": result.data,
+        "postprocess": result.postprocess,
     }
     record = register_checkpoint(result.checkpoint, name, "fine-tune", parent=parent,
                                  metrics=metrics)  # fmt: skip

@@ -186,8 +186,10 @@ class RunFiles:
         return path
 
     def save_weights(self, path: Path, state_dict: Mapping, metrics: dict, status: str,
-                     best_epoch: int | None) -> Path:  # fmt: skip
-        """Write a checkpoint of ``state_dict`` with the run's provenance."""
+                     best_epoch: int | None,
+                     extra: Mapping[str, Any] | None = None) -> Path:  # fmt: skip
+        """Write a checkpoint of ``state_dict`` with the run's provenance (and ``extra``
+        metadata, e.g. the calibrated ``postprocess``)."""
         from ..hub.checkpoints import save_checkpoint
 
         return save_checkpoint(
@@ -204,5 +206,6 @@ class RunFiles:
                 "head_init": self.head_init,
                 "status": status,
                 "best_epoch": best_epoch,
+                **(extra or {}),
             },
         )

@@ -100,6 +100,8 @@ class TrainResult:
     data: dict[str, Any] = field(default_factory=dict)
     labels: list[str] = field(default_factory=list)
     elapsed: float = 0.0
+    #: the post-processing calibrated on validation (PostprocessParams.to_dict()), or None
+    postprocess: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +112,7 @@ class TrainResult:
             "epochs_run": self.epochs_run,
             "metrics_before": self.metrics_before,
             "metrics_after": self.metrics_after,
+            "postprocess": self.postprocess,
         }
 
 
@@ -146,6 +149,8 @@ class Trainer:
         self.cancel = cancel
         self.rank, self.world = dist_info()
         self.fit_state = FitState(planned_epochs=config.epochs)
+        self.postprocess: dict[str, Any] | None = None
+        self.calibration: dict[str, Any] | None = None
 
     @property
     def is_main(self) -> bool:
@@ -465,12 +470,40 @@ class Trainer:
             else:
                 weights = copy.deepcopy(self.model.state_dict())
                 after = fit.history[-1]["metrics"] if fit.history else None
+            self.model.load_state_dict(weights)
+            postprocess = self._calibrate(after)
+            extra = {} if postprocess is None else {"postprocess": postprocess}
             checkpoint = self.files.save_weights(
                 self.run_dir / MODEL_FILE, weights,
                 {"before": fit.metrics_before, "after": after}, status, fit.best_epoch,
+                extra,
             )  # fmt: skip
         barrier(self.world)
         return self._result(status, fit, self.run_dir / STATE_FILE, checkpoint, after)
+
+    def _calibrate(self, after: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Post-processing tuned on the validation recordings with the kept weights
+        (:mod:`.calibration`); adds its validation event F1 to ``after``."""
+        if not self.validator.indices or after is None:
+            return None
+        from .calibration import calibrate
+
+        cfg = self.config
+        deadline = None
+        if cfg.time_budget:
+            deadline = time.monotonic() + max(0.0, cfg.time_budget - self.elapsed())
+        self._emit({"event": "calibration", "stage": "start"})
+        predictions = self.validator.predictions()
+        params, report = calibrate(predictions, self.labels, self.geometry.segment_seconds,
+                                   deadline=deadline)  # fmt: skip
+        self.calibration = report
+        self._emit({"event": "calibration", "stage": "done", "report": report})
+        if params is None:
+            return None
+        after["calibrated_event_f1"] = report["event_f1"]
+        after["calibration"] = {k: report[k] for k in ("chosen", "global", "per_class_event_f1")}
+        self.postprocess = params.to_dict()
+        return self.postprocess
 
     def _result(self, status: str, fit: FitState, state_path: Path | None,
                 checkpoint: Path | None = None,
@@ -480,6 +513,7 @@ class Trainer:
             best_epoch=fit.best_epoch, epochs_run=len(fit.history),
             metrics_before=fit.metrics_before, metrics_after=after, history=fit.history,
             data=self.summary, labels=self.labels, elapsed=self.elapsed(),
+            postprocess=self.postprocess,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ events
