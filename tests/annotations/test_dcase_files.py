@@ -32,7 +32,7 @@ from panns_core.cli import main
 from panns_core.errors import FormatError
 from panns_core.events import make_events
 
-FIXTURES = Path(__file__).parent / "fixtures" / "dcase"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "dcase"
 REFERENCE = FIXTURES / "reference.tsv"
 ESTIMATED = FIXTURES / "estimated.tsv"
 WEAK = FIXTURES / "weak.tsv"

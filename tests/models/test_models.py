@@ -28,7 +28,7 @@ from panns_core.models import (
     list_architectures,
 )
 
-REFERENCE = Path(__file__).parent / "fixtures" / "reference"
+REFERENCE = Path(__file__).parents[1] / "fixtures" / "reference"
 KEYS = json.loads((REFERENCE / "state_dict_keys.json").read_text())
 GOLDENS = sorted(p for p in REFERENCE.glob("*__*.npz") if not p.name.startswith("logmel__"))
 GOLDEN_ARCHS = sorted({p.name.split("__")[0] for p in GOLDENS})

@@ -23,7 +23,7 @@ from panns_core.hub.detector import Detector
 from panns_core.labels import audioset_labels
 from panns_core.models import FEATURES_16K, build_model, list_architectures
 
-REFERENCE = Path(__file__).parent / "fixtures" / "reference"
+REFERENCE = Path(__file__).parents[1] / "fixtures" / "reference"
 
 
 def _deterministic_state_dict(sd: dict) -> dict:

@@ -374,7 +374,7 @@ def small_sed():
 
     from panns_core.models import build_model
 
-    sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "reference"))
+    sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures" / "reference"))
     from deterministic_weights import deterministic_state_dict
 
     torch.manual_seed(0)

@@ -47,7 +47,7 @@ def test_sigkill_during_edit_burst_keeps_every_committed_edit(tmp_path: Path) ->
     project = tmp_path / "p.panns"
     with ProjectStore(project) as store:
         store.add_recording(wav)
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(project)], stdout=subprocess.PIPE, text=True, env=env

@@ -30,7 +30,7 @@ from panns_core.annotations.formats.sonic_visualiser import split_quoted
 from panns_core.errors import FormatError
 from panns_core.events import ADDED, HUMAN, PROPOSED, STATUSES, make_events
 
-INTEROP = Path(__file__).parent / "fixtures" / "interop"
+INTEROP = Path(__file__).parents[1] / "fixtures" / "interop"
 AUDACITY_FILES = sorted((INTEROP / "audacity").glob("*.txt")) + sorted(
     (INTEROP / "audacity-spectral").glob("*.txt")
 )
