@@ -1,21 +1,20 @@
-"""Detection speed, memory and agreement: panns_core.detection.inference against the reference way.
+"""Detection speed, memory and agreement, process against process, as a user meets it.
 
-The reference way is what panns_inference does: read the whole file, one forward pass of
-Cnn14_DecisionLevelMax over the whole waveform, framewise output. Ours is
-:func:`panns_core.detection.inference.detect` (streamed, segment-aligned overlapping chunks), in
-exact fp32 and with ``fast=True``. Same weights (deterministic, from the reference
-fixtures: no pretrained file can be downloaded here), same CPU, same thread count.
+The reference process is ``benchmarks/reference_detect.py``: what a reference PANNs user
+runs (import torch, build Cnn14_DecisionLevelMax, torch.load the checkpoint, decode the
+whole file, one forward pass). Ours is the command line, ``panns-sed detect WAV --model
+CKPT --threads N [--fast]``, with an empty score cache each time (its export cache kept:
+the one-off ONNX export and fast-path measurement are timed apart, as "first run"). Same
+weights (deterministic, from the reference fixtures: no pretrained file can be downloaded
+here), same WAV, same thread count; runs alternate (reference, exact, fast, reference, ...)
+so the machine's load hits them alike. Each run's peak RSS is its own (``wait4``).
 
-Each case runs in its own subprocess so its peak RSS (``ru_maxrss``) is its own. Results
-go to ``<workdir>/results.json`` and a markdown table is printed.
-
-    python benchmarks/bench_detect.py --minutes 1 10 60 --threads 2
-    python benchmarks/bench_detect.py --minutes 1 --modes reference fp32   # quick look
+    python benchmarks/bench_detect.py --minutes 10 60 --pairs 2 --threads 2
     python benchmarks/bench_detect.py --agreement-models cnn14-fitted tinysed --minutes 3
 
 The reference is not run where it would need more memory than ``--reference-max-gb``
-(one pass over 60 minutes needs about 19 GB); its row is then extrapolated linearly
-from the measured lengths and marked as such.
+(one pass over 60 minutes needs about 19 GB); its time is then scaled from the longest
+measured length (marked). The CPU's model, flags and the load average are reported.
 """
 
 from __future__ import annotations
@@ -23,7 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import platform
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,9 +34,10 @@ from pathlib import Path
 import numpy as np
 
 ARCH = "Cnn14_DecisionLevelMax"
-MODES = ("reference", "fp32", "fast", "bf16", "int8")
+MODES = ("reference", "exact", "fast")
 RATE = 32000
 ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
 REFERENCE_WEIGHTS = ROOT / "tests" / "fixtures" / "reference" / "deterministic_weights.py"
 
 
@@ -85,47 +87,6 @@ def write_checkpoint(path: Path) -> Path:
     return path
 
 
-# -- one case (child process) --------------------------------------------------------------
-def run_case(mode: str, wav: Path, ckpt: Path, threads: int, result: Path) -> None:
-    import torch
-
-    from panns_core.hub.checkpoints import load_checkpoint
-
-    torch.set_num_threads(threads)
-    checkpoint = load_checkpoint(ckpt)
-    model = checkpoint.build_model("cpu")
-    del checkpoint
-    wall, cpu = time.perf_counter(), time.process_time()
-    if mode == "reference":
-        from panns_core.audio import load_audio
-
-        x, _ = load_audio(wav, sample_rate=RATE)
-        with torch.inference_mode():
-            out = model(torch.from_numpy(x)[None])
-        # the reference returns framewise output; its segments are every 32nd frame
-        probs = out["framewise_output"][0, ::32].numpy()
-        probs = probs[: out["segmentwise_output"].shape[1]]
-        duration, precision = len(x) / RATE, "fp32"
-        del out, x
-    else:
-        from panns_core.detection.inference import detect
-
-        forced = mode if mode in ("bf16", "int8") else None
-        from panns_core.hub.detector import Detector
-
-        scores = detect(wav, Detector.from_module(model), fast=(mode == "fast"),
-                        precision=forced, audio_hash="-")  # fmt: skip
-        probs, duration, precision = scores.probabilities, scores.duration, scores.precision
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    np.save(result.with_suffix(".npy"), probs.astype(np.float32))
-    result.write_text(json.dumps({
-        "mode": mode, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak_kb / 1024,
-        "duration_s": duration, "threads": threads, "segments": len(probs),
-        "precision": precision,
-    }))  # fmt: skip
-
-
 # -- comparison ----------------------------------------------------------------------------
 def events_of(probs: np.ndarray, duration: float, threshold: float):
     from panns_core.detection.postprocess import PostprocessParams, find_events
@@ -156,150 +117,231 @@ def event_match(ref, got, tolerance: float = 0.32) -> float:
     return matched / max(len(ref), len(got))
 
 
+# -- one timed process ----------------------------------------------------------------------
+def timed(cmd: list[str], env: dict) -> dict:
+    """Wall time, CPU time and peak RSS of one child process (its own, via wait4)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}): {err.strip()[-800:]}")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "peak_rss_mb": usage.ru_maxrss / 1024, "stderr": err.strip()[-300:]}  # fmt: skip
+
+
+def ours_cmd(wav: Path, ckpt: Path, threads: int, fast: bool, out: Path) -> list[str]:
+    return [sys.executable, "-c", "import sys; from panns_core.cli import main; sys.exit(main())",
+            "detect", str(wav), "--model", str(ckpt), "--threads", str(threads), "--quiet",
+            "--out", str(out), *(["--fast"] if fast else [])]  # fmt: skip
+
+
+def reference_cmd(wav: Path, ckpt: Path, threads: int, out: Path) -> list[str]:
+    return [sys.executable, str(HERE / "reference_detect.py"), str(ckpt), str(wav), str(out),
+            "--threads", str(threads)]  # fmt: skip
+
+
+def cached_scores(home: Path) -> tuple[np.ndarray, str, dict]:
+    """The one scores file a run of ours left in its (emptied before) score cache."""
+    from panns_core.detection.scores import Scores
+
+    files = sorted((home / "cache" / "scores").glob("*.npz"))
+    if len(files) != 1:
+        raise RuntimeError(f"expected one cached scores file, found {len(files)}")
+    scores = Scores.load(files[0])
+    return scores.probabilities, scores.precision, dict(scores.metadata or {})
+
+
+def machine() -> dict:
+    from panns_core.detection.engines import cpu_flags
+    from panns_core.detection.quantized import cpu_has_native_bf16
+
+    model = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
+            model = next(line.split(":", 1)[1].strip() for line in handle
+                         if line.startswith("model name"))  # fmt: skip
+    except (OSError, StopIteration):
+        pass
+    try:
+        import onnxruntime
+
+        ort = onnxruntime.__version__
+    except ImportError:
+        ort = None
+    import torch
+
+    return {"cpu": model, "cores": os.cpu_count(), "flags": cpu_flags(),
+            "native_bf16": cpu_has_native_bf16(), "torch": torch.__version__,
+            "onnxruntime": ort, "python": platform.python_version()}  # fmt: skip
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 # -- driver --------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60])
-    parser.add_argument("--modes", nargs="+", default=["reference", "fp32", "fast"],
-                        choices=MODES, help="fast: fast=True; bf16, int8: forced")  # fmt: skip
+    parser.add_argument("--minutes", type=float, nargs="+", default=[10, 60])
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--pairs", type=int, default=2, help="alternated rounds per length")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "panns-bench-detect")  # fmt: skip
+    parser.add_argument("--no-first-run", action="store_true",
+                        help="skip the timed first run (export, fast-path measurement)")
     parser.add_argument("--reference-max-gb", type=float, default=8.0,
-                        help="skip (extrapolate) reference runs expected to need more")  # fmt: skip
-    parser.add_argument("--slow-max-minutes", type=float, default=1.0,
-                        help="skip forced bf16 above this length (10x slower on AVX2)")  # fmt: skip
+                        help="skip (scale) reference runs expected to need more")  # fmt: skip
     parser.add_argument("--agreement-models", nargs="+", default=[],
                         choices=("cnn14-fitted", "tinysed"),
                         help="instead: fp32 vs int8 on models with meaningful probabilities "
                              "(benchmarks/fast_agreement.py)")  # fmt: skip
-    parser.add_argument("--child", nargs=4, metavar=("MODE", "WAV", "CKPT", "RESULT"),
-                        help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args(argv)
-    if args.child:
-        mode, wav, ckpt, result = args.child
-        run_case(mode, Path(wav), Path(ckpt), args.threads, Path(result))
-        return 0
 
     if args.agreement_models:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        sys.path.insert(0, str(HERE))
         from fast_agreement import main as agreement
 
-        minutes = str(args.minutes[0]) if args.minutes != [1, 10, 60] else "3"
+        minutes = str(args.minutes[0]) if args.minutes != [10, 60] else "3"
         return agreement(["--models", *args.agreement_models, "--minutes", minutes,
                           "--threads", str(args.threads)])  # fmt: skip
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
+    home = work / "home"  # ours: its own app home (score cache emptied before each run)
+    env = {**os.environ, "PANNS_ANNOTATOR_HOME": str(home), "PYTHONPATH": str(ROOT)}
     ckpt = write_checkpoint(work / f"{ARCH}_deterministic.pth")
-    results_path = work / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    previous = work / "results.json"  # lengths measured by an earlier call are kept
+    results: dict = json.loads(previous.read_text()) if previous.exists() else {}
+    results.update(machine=machine())
+    results.setdefault("runs", {})
+    results.setdefault("first_run", {})
+    print(json.dumps(results["machine"]), flush=True)
     for minutes in args.minutes:
         wav = write_recording(work / f"scene_{minutes:g}min.wav", minutes, seed=int(minutes))
-        for mode in args.modes:
-            key = f"{minutes:g}/{mode}"
-            expected_gb = 0.32 * minutes + 0.6  # ~19 GB per hour of activations + model
-            if mode == "reference" and expected_gb > args.reference_max_gb:
-                print(f"[{key}] skipped: the reference would need about {expected_gb:.0f} GB")
-                continue
-            if mode == "bf16" and minutes > args.slow_max_minutes:
-                print(f"[{key}] skipped (--slow-max-minutes)")
-                continue
-            out = work / f"case_{minutes:g}_{mode}.json"
-            cmd = [sys.executable, __file__, "--threads", str(args.threads),
-                   "--child", mode, str(wav), str(ckpt), str(out)]  # fmt: skip
-            print(f"[{key}] running ...", flush=True)
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                results[key] = {"mode": mode, "error": proc.stderr.strip().splitlines()[-1:]}
-                print(f"[{key}] failed: {results[key]['error']}", flush=True)
-            else:
-                results[key] = json.loads(out.read_text())
-                print(f"[{key}] {results[key]}", flush=True)
-            results_path.write_text(json.dumps(results, indent=1))
+        ref_fits = 0.32 * minutes + 0.6 <= args.reference_max_gb
+        modes = [m for m in args.modes if m != "reference" or ref_fits]
+        if "reference" in args.modes and not ref_fits:
+            print(f"[{minutes:g} min] reference skipped: it would need about "
+                  f"{0.32 * minutes + 0.6:.0f} GB")  # fmt: skip
+        for mode in [m for m in modes if m != "reference"]:
+            if minutes == args.minutes[0] and not args.no_first_run:  # the one-off costs
+                shutil.rmtree(home / "cache", ignore_errors=True)
+                first = timed(ours_cmd(wav, ckpt, args.threads, mode == "fast",
+                                       work / "events.tsv"), env)  # fmt: skip
+                results["first_run"][f"{minutes:g}/{mode}"] = first
+                print(f"[{minutes:g} min] {mode} first run (export, verification, "
+                      f"measurement): {first['wall_s']:.1f} s", flush=True)  # fmt: skip
+        for mode in modes:
+            results["runs"].pop(f"{minutes:g}/{mode}", None)
+        for round_ in range(args.pairs):
+            for mode in modes:
+                key = f"{minutes:g}/{mode}"
+                load = load_average()
+                if mode == "reference":
+                    out = work / f"ref_{minutes:g}.npy"
+                    run = timed(reference_cmd(wav, ckpt, args.threads, out), env)
+                else:
+                    shutil.rmtree(home / "cache" / "scores", ignore_errors=True)
+                    run = timed(ours_cmd(wav, ckpt, args.threads, mode == "fast",
+                                         work / "events.tsv"), env)  # fmt: skip
+                    probs, precision, meta = cached_scores(home)
+                    np.save(work / f"{mode}_{minutes:g}.npy", probs)
+                    run.update(precision=precision, engine=meta.get("engine"))
+                run.update(load_before=load, round=round_)
+                results["runs"].setdefault(key, []).append(run)
+                print(f"[{key}] round {round_}: {run['wall_s']:.1f} s wall, "
+                      f"{run['peak_rss_mb']:.0f} MB, load {load}", flush=True)  # fmt: skip
+                (work / "results.json").write_text(json.dumps(results, indent=1))
         compare(work, minutes, results)
-        results_path.write_text(json.dumps(results, indent=1))
+        (work / "results.json").write_text(json.dumps(results, indent=1))
     print(markdown(results))
     return 0
 
 
 def compare(work: Path, minutes: float, results: dict) -> None:
-    """Agreement of each mode with the reference (or with fp32 where there is none)."""
-    base_mode = "reference" if (work / f"case_{minutes:g}_reference.npy").exists() else "fp32"
-    base_file = work / f"case_{minutes:g}_{base_mode}.npy"
+    """Agreement of ours with the reference (or exact with each other where it was not run)."""
+    base_file = work / f"ref_{minutes:g}.npy"
+    base_name = "reference"
+    if not base_file.exists() or f"{minutes:g}/reference" not in results["runs"]:
+        base_file, base_name = work / f"exact_{minutes:g}.npy", "exact"
     if not base_file.exists():
         return
     base = np.load(base_file)
-    duration = results.get(f"{minutes:g}/{base_mode}", {}).get("duration_s", len(base) * 0.32)
     threshold = float(np.quantile(base, 0.99))  # ~1% of (segment, class) cells active
-    ref_events = events_of(base, duration, threshold)
-    for mode in MODES[1:]:
-        path = work / f"case_{minutes:g}_{mode}.npy"
-        key = f"{minutes:g}/{mode}"
-        if not path.exists() or mode == base_mode or key not in results:
+    ref_events = events_of(base, len(base) * 0.32, threshold)
+    agreement = results.setdefault("agreement", {})
+    for mode in ("exact", "fast"):
+        path = work / f"{mode}_{minutes:g}.npy"
+        if not path.exists() or mode == base_name:
             continue
         got = np.load(path)
-        entry = results[key]
-        entry["compared_with"] = base_mode
+        entry = {"compared_with": base_name}
         if got.shape != base.shape:
             entry["shape_mismatch"] = [list(got.shape), list(base.shape)]
-            continue
-        entry["max_abs_diff"] = float(np.abs(got - base).max())
-        events = events_of(got, duration, threshold)
-        entry["events_ref"], entry["events"] = len(ref_events), len(events)
-        entry["event_match"] = event_match(ref_events, events)
-        entry["event_threshold"] = threshold
+        else:
+            events = events_of(got, len(got) * 0.32, threshold)
+            entry.update(max_abs_diff=float(np.abs(got - base).max()),
+                         events_ref=len(ref_events), events=len(events),
+                         event_match=event_match(ref_events, events))  # fmt: skip
+        agreement[f"{minutes:g}/{mode}"] = entry
 
 
-def extrapolated_reference(results: dict, minutes: float) -> dict | None:
-    """A linear fit (a + b * minutes) of the measured reference runs, for lengths where
-    the reference was not run."""
-    points = [(float(k.split("/")[0]), e) for k, e in results.items()
-              if k.endswith("/reference") and "wall_s" in e]  # fmt: skip
-    if len(points) < 2:
-        return None
-    xs = np.array([p[0] for p in points])
-    fit = {}
-    for field in ("wall_s", "cpu_s", "peak_rss_mb"):
-        b, a = np.polyfit(xs, [p[1][field] for p in points], 1)
-        fit[field] = float(a + b * minutes)
-    fit.update(duration_s=minutes * 60, precision="fp32", extrapolated=True)
-    return fit
+def _median(runs: list[dict], field: str) -> float:
+    return statistics.median(r[field] for r in runs)
 
 
 def markdown(results: dict) -> str:
-    rows = [
-        "| length | mode | precision | wall s | CPU s | speed vs ref (wall / CPU) | "
-        "peak RSS MB | max abs diff | events matched |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    by_len: dict[str, dict] = {}
-    for key, entry in results.items():
-        length, mode = key.split("/")
-        by_len.setdefault(length, {})[mode] = entry
-    for length in sorted(by_len, key=float):
-        modes = by_len[length]
-        if "reference" not in modes:
-            guess = extrapolated_reference(results, float(length))
-            if guess is not None:
-                modes["reference"] = guess
-        ref = modes.get("reference")
+    m = results["machine"]
+    lines = [f"CPU: {m['cpu']}, {m['cores']} cores; flags: {' '.join(m['flags'])}; "
+             f"native bf16: {m['native_bf16']}; torch {m['torch']}, onnxruntime "
+             f"{m['onnxruntime']}", "",
+             "| length | process | engine / precision | wall s (median) | CPU s | speed vs "
+             "reference (wall) | peak RSS MB (max) | load during | max abs diff | events "
+             "matched |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    runs = results["runs"]
+    lengths = sorted({k.split("/")[0] for k in runs}, key=float)
+    ref_rate = None  # reference wall seconds per minute of audio, at the longest length run
+    for length in lengths:
+        ref = runs.get(f"{length}/reference")
+        if ref:
+            ref_rate = _median(ref, "wall_s") / float(length)
+    for length in lengths:
+        ref = runs.get(f"{length}/reference")
+        ref_wall = _median(ref, "wall_s") if ref else (
+            ref_rate * float(length) if ref_rate else None
+        )  # fmt: skip
         for mode in MODES:
-            e = modes.get(mode)
-            if e is None or "error" in e:
-                if e is not None:
-                    rows.append(f"| {length} min | {mode} | failed: {e['error']} |||||||")
+            entries = runs.get(f"{length}/{mode}")
+            if not entries:
+                if mode == "reference" and ref_wall:
+                    lines.append(f"| {length} min | reference (not run: ~19 GB; scaled) | "
+                                 f"fp32 | {ref_wall:.1f} | - | - | - | - | - | - |")  # fmt: skip
                 continue
-            name = f"{mode} (extrapolated, not run)" if e.get("extrapolated") else mode
-            speed = (f"{ref['wall_s'] / e['wall_s']:.2f}x / {ref['cpu_s'] / e['cpu_s']:.2f}x"
-                     if ref and mode != "reference" else "-")  # fmt: skip
-            diff = f"{e['max_abs_diff']:.1e}" if "max_abs_diff" in e else "-"
-            match = (f"{100 * e['event_match']:.1f}% ({e['events']}/{e['events_ref']}) "
-                     f"vs {e['compared_with']}" if "event_match" in e else "-")  # fmt: skip
-            rows.append(
-                f"| {length} min | {name} | {e.get('precision', '-')} | {e['wall_s']:.1f} | "
-                f"{e['cpu_s']:.1f} | {speed} | {e['peak_rss_mb']:.0f} | {diff} | {match} |"
+            wall = _median(entries, "wall_s")
+            speed = f"{ref_wall / wall:.2f}x" if ref_wall and mode != "reference" else "-"
+            loads = [r["load_before"][0] for r in entries]
+            agree = results.get("agreement", {}).get(f"{length}/{mode}", {})
+            diff = f"{agree['max_abs_diff']:.1e}" if "max_abs_diff" in agree else "-"
+            match = (f"{100 * agree['event_match']:.1f}% ({agree['events']}/"
+                     f"{agree['events_ref']}) vs {agree['compared_with']}"
+                     if "event_match" in agree else "-")  # fmt: skip
+            first = entries[0]
+            engine = ("torch / fp32" if mode == "reference"
+                      else f"{first.get('engine')} / {first.get('precision')}")  # fmt: skip
+            lines.append(
+                f"| {length} min | {mode} | {engine} | {wall:.1f} | "
+                f"{_median(entries, 'cpu_s'):.1f} | {speed} | "
+                f"{max(r['peak_rss_mb'] for r in entries):.0f} | "
+                f"{min(loads):.1f}-{max(loads):.1f} | {diff} | {match} |"
             )
-    return "\n".join(rows)
+    for key, first in results.get("first_run", {}).items():
+        lines.append(f"\nFirst run ({key}, export + verification + fast-path measurement "
+                     f"included): {first['wall_s']:.1f} s wall, "
+                     f"{first['peak_rss_mb']:.0f} MB peak")  # fmt: skip
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

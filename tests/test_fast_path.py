@@ -1,4 +1,4 @@
-"""The CPU fast path (int8 convolutions) on a model whose probabilities mean something.
+"""int8 convolutions (formerly the CPU fast path) on a model whose probabilities mean something.
 
 The deterministic test weights saturate the sigmoid, so their events say nothing about
 the fast path; here TinySED is trained end to end on a generated project (as the
@@ -31,7 +31,7 @@ def test_int8_events_match_fp32_on_a_trained_model(tmp_path) -> None:
     from panns_core.training.synthetic import make_synthetic_dataset, write_project
 
     if cpu_has_native_bf16():
-        pytest.skip("the fast path here is bf16 autocast, not int8")
+        pytest.skip("int8 is measured on CPUs without native bf16 (the AVX2-only EPYC)")
     torch.set_num_threads(2)
     data = make_synthetic_dataset(tmp_path / "train", n_recordings=12, duration=10.0, seed=0)
     config = TrainConfig(strategy="full", epochs=12, batch_size=16, clip_seconds=2.0, lr=3e-3,
@@ -49,7 +49,9 @@ def test_int8_events_match_fp32_on_a_trained_model(tmp_path) -> None:
     diffs, probs = [], []
     for path in scenes.recordings:
         exact = detect(path, model, precision="fp32")
-        fast = detect(path, model, fast=True)
+        # --fast no longer picks int8 (it does not keep CNN14's events: benchmarks/README.md);
+        # forced, it is still there, and on a trained TinySED it keeps them
+        fast = detect(path, model, precision="int8")
         assert (exact.precision, fast.precision) == ("fp32", "int8")
         diffs.append(np.abs(fast.probabilities - exact.probabilities))
         probs.append(exact.probabilities)
