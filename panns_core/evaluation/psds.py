@@ -101,8 +101,9 @@ def evaluate(
     """PSDS for each DCASE scenario: ``{name: {"psds": x, "class_wise": {...}}}``.
 
     ``scores``: ``{recording: score DataFrame}``. Reference labels missing from the
-    score columns are an error; score columns without reference events are
-    evaluated (they can only add false positives).
+    score columns are an error; score columns without reference events are left out
+    (sed_scores_eval cannot rate a class without ground truth; DCASE's PSDS averages
+    over the classes of the reference) and listed as ``"classes_left_out"``.
     """
     from sed_scores_eval import intersection_based
 
@@ -123,6 +124,11 @@ def evaluate(
     unknown = sorted({e[2] for events in truth.values() for e in events} - set(classes))
     if unknown:
         raise FormatError(f"reference labels {unknown} have no column in the score tables.")
+    present = {e[2] for events in truth.values() for e in events}
+    left_out = [c for c in classes if c not in present]
+    if left_out:
+        keep = ["onset", "offset", *(c for c in classes if c in present)]
+        tables = {k: v.loc[:, keep] for k, v in tables.items()}
     out = {}
     for name in scenarios:
         params = PSDS_SCENARIOS[name]
@@ -136,4 +142,6 @@ def evaluate(
             "psds": float(value),
             "class_wise": {k: float(v) for k, v in class_wise.items()},
         }
+        if left_out:
+            out[name]["classes_left_out"] = left_out
     return out

@@ -237,6 +237,25 @@ def test_psds_perfect_and_useless_scores(tmp_path):
     assert from_files["psds1"]["psds"] == pytest.approx(1.0)
 
 
+def test_psds_leaves_out_score_columns_without_reference_events():
+    """A model's class absent from the held-out recordings (any small test set) is left
+    out, as DCASE averages over the reference's classes; sed_scores_eval would fail."""
+    from sed_scores_eval.base_modules.scores import create_score_dataframe
+
+    t = np.arange(101) * 0.1
+    mid = (t[:-1] + t[1:]) / 2
+    values = np.zeros((100, 3))
+    values[(mid > 2.0) & (mid < 4.0), 0] = 1.0
+    values[(mid > 6.0) & (mid < 7.0), 1] = 1.0
+    values[:, 2] = 0.7  # "cat": no reference event anywhere
+    scores = {"a": create_score_dataframe(values, t, ["dog", "bird", "cat"])}
+    ref = ev([("a.wav", 2.0, 4.0, "dog"), ("a.wav", 6.0, 7.0, "bird")])
+    result = psds.evaluate(scores, ref, {"a.wav": 10.0})
+    assert result["psds1"]["psds"] == pytest.approx(1.0)
+    assert set(result["psds1"]["class_wise"]) == {"dog", "bird"}
+    assert result["psds1"]["classes_left_out"] == ["cat"]
+
+
 def test_psds_needs_score_columns_for_reference_labels():
     from sed_scores_eval.base_modules.scores import create_score_dataframe
 
