@@ -393,6 +393,7 @@ class MainWindow(QMainWindow):
             "view_range": list(doc.view_range) if rec is not None else None,
             "cursor": doc.cursor,
             "params": params,
+            "params_by_hand": doc.detection.params_by_hand,
             "model": doc.model,
             "views": {title: action.isChecked() for title, action in self.view_actions.items()},
             "curves": self.curves.chosen,
@@ -417,6 +418,8 @@ class MainWindow(QMainWindow):
         if doc.project_path is None:
             return
         state = settings.project_state(doc.project_path)
+        # the model's calibrated params replace the params unless set by hand here
+        doc.detection.params_by_hand = bool((state or {}).get("params_by_hand", False))
         if not state:
             return
         for title, shown in (state.get("views") or {}).items():

@@ -45,9 +45,26 @@ class ScoreMemory:
             self._items.popitem(last=False)
 
 
+def window_default_params():
+    """The window's post-processing for a model without calibrated params."""
+    from panns_core.detection.postprocess import PostprocessParams
+
+    return PostprocessParams(threshold=0.3, off_threshold=0.15, top_k=10)
+
+
 class Detection:
     """Model choice, params and scores; emitters ``scores`` (extra: partial), ``params``
-    and ``model``, each firing only on a real change (``scores`` on every set)."""
+    and ``model``, each firing only on a real change (``scores`` on every set).
+
+    A model that ships post-processing calibrated on its validation recordings (a
+    fine-tuned model: ``Detector.postprocess``) has it become the params when the model is
+    chosen or used (:meth:`adopt_model_params`, called with what the model carries once it
+    is known), unless the params were changed by hand for this project
+    (:attr:`params_by_hand`, saved with the project's window state;
+    :meth:`use_model_params` goes back to the model's). Choosing another model drops
+    the previous model's calibrated params (they are that model's) for the window's
+    defaults, until the new model's are known.
+    """
 
     def __init__(self) -> None:
         self.events = EmitterGroup(self, ("scores", "params", "model"))
@@ -55,6 +72,8 @@ class Detection:
         self._partial = False
         self._params = None
         self._model: str | None = None
+        self._model_params = None  # the chosen model's calibrated params, once known
+        self.params_by_hand = False
         self.memory = ScoreMemory()
         self._disk = None  # the ScoreCache, made on first save
 
@@ -67,7 +86,11 @@ class Detection:
     @model.setter
     def model(self, spec: str | None) -> None:
         if spec != self._model:
+            previous = self._model_params
             self._model = spec
+            self._model_params = None
+            if previous is not None and self._params == previous and not self.params_by_hand:
+                self.params = window_default_params()  # not this model's calibration
             self.events.model.emit(spec)
 
     @property
@@ -78,9 +101,7 @@ class Detection:
     def params(self):
         """Post-processing params; changing them re-derives events from cached scores."""
         if self._params is None:
-            from panns_core.detection.postprocess import PostprocessParams
-
-            self._params = PostprocessParams(threshold=0.3, off_threshold=0.15, top_k=10)
+            self._params = window_default_params()
         return self._params
 
     @params.setter
@@ -91,6 +112,43 @@ class Detection:
 
     def update_params(self, **changes: Any) -> None:
         self.params = replace(self.params, **changes)
+
+    # ------------------------------------------------------- the model's calibration
+    @property
+    def model_params(self):
+        """The chosen model's calibrated post-processing (None: it has none, or it is not
+        known yet: the model has not been loaded since it was chosen)."""
+        return self._model_params
+
+    @property
+    def params_are_models(self) -> bool:
+        """True while the params are the chosen model's calibrated ones."""
+        return self._model_params is not None and self.params == self._model_params
+
+    def adopt_model_params(self, spec: str | None, calibrated) -> bool:
+        """What model ``spec`` carries is now known: its calibrated params (or None).
+        They become the params unless those were set by hand; True if they did. An
+        answer for a model that is no longer the chosen one is ignored."""
+        if spec != self._model:
+            return False
+        self._model_params = calibrated
+        if calibrated is None or self.params_by_hand:
+            return False
+        self.params = calibrated
+        return True
+
+    def set_params_by_hand(self, **changes: Any) -> None:
+        """The user changed the post-processing: from now on the model's calibrated
+        params no longer replace them (for this project)."""
+        self.params_by_hand = True
+        self.update_params(**changes)
+
+    def use_model_params(self) -> None:
+        """Back to the model's calibrated params (when known), and let them follow the
+        model again."""
+        self.params_by_hand = False
+        if self._model_params is not None:
+            self.params = self._model_params
 
     # ------------------------------------------------------------------ scores
     @property

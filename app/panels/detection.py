@@ -70,14 +70,30 @@ def load_model(spec: str | None):
     return detector
 
 
+def model_calibration(spec: str | None):
+    """The calibrated post-processing the checkpoint of ``spec`` carries (None: none);
+    reads only the file's metadata (runs on a worker)."""
+    from panns_core.hub.checkpoints import load_checkpoint
+    from panns_core.hub.detector import calibrated_postprocess
+    from panns_core.hub.resolve import resolve_checkpoint_path
+
+    key = spec or "<default>"
+    if key in _MODEL_CACHE:
+        return _MODEL_CACHE[key].postprocess
+    return calibrated_postprocess(load_checkpoint(resolve_checkpoint_path(spec),
+                                                  mmap=True).metadata)
+
+
 def detection_job(jobs: list[tuple[int, str]], spec: str | None, fast: bool = False,
                   cancel=None):
-    """Yield ("chunk", rec_id, partial Scores) while scoring, ("done", rec_id, Scores)."""
+    """Yield ("model", None, the model's calibrated params or None) once the model is
+    loaded, then ("chunk", rec_id, partial Scores) while scoring, ("done", rec_id, Scores)."""
     from panns_core.audio.hashing import file_sha256
     from panns_core.detection.device import choose_device, fast_mode
     from panns_core.detection.inference import ScoreAssembly, iter_detect
 
     detector = load_model(spec)
+    yield ("model", None, detector.postprocess)
     # the precision and the audio hash key the score cache (app.model.detection)
     precision = fast_mode(choose_device(None), fast, detector.module)
     for rec_id, path in jobs:
@@ -104,6 +120,7 @@ class DetectionPanel(QWidget):
         super().__init__(parent)
         self.document = document
         self.worker: Worker | None = None
+        self.worker_spec: str | None = None
         self._jobs_total = 0
         self._jobs_done = 0
         self._rederive_timer = QTimer(self)
@@ -183,6 +200,17 @@ class DetectionPanel(QWidget):
             'Only these classes, comma separated; class names with commas ("Cattle, '
             'bovinae") are recognised, or put a name in double quotes')
         form.addRow("Class filter", self.classes_edit)
+        calibration = QHBoxLayout()
+        self.params_source = QLabel("")
+        self.params_source.setWordWrap(True)
+        self.use_model_button = QPushButton("Use the model's")
+        self.use_model_button.setToolTip(
+            "Back to the post-processing calibrated for the chosen model (its thresholds "
+            "per class and median, fitted on its validation recordings when it was trained)")
+        self.use_model_button.clicked.connect(self.use_model_params)
+        calibration.addWidget(self.params_source, 1)
+        calibration.addWidget(self.use_model_button)
+        form.addRow(calibration)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         form.addRow(self.summary)
@@ -205,8 +233,10 @@ class DetectionPanel(QWidget):
         document.events.recording.connect(self._update_buttons)
         document.events.recordings.connect(self._update_buttons)
         document.events.annotations.connect(lambda _e: self._update_summary())
+        self._calibration_worker: Worker | None = None
         self.refresh_models()
         self._update_buttons()
+        self._update_params_source()
 
     # ------------------------------------------------------------------- models
     def refresh_models(self) -> None:
@@ -239,6 +269,51 @@ class DetectionPanel(QWidget):
             self.model_combo.blockSignals(True)
             self.model_combo.setCurrentIndex(index)
             self.model_combo.blockSignals(False)
+        self.read_model_calibration()
+        self._update_params_source()
+
+    # ------------------------------------------------- the model's calibration
+    def read_model_calibration(self) -> None:
+        """Learn (on a worker) whether the chosen model carries calibrated params; they
+        become the document's unless the user set the params by hand."""
+        spec = self.document.model
+        if spec is None and self.model_combo.currentData() is None:
+            return  # no model installed
+        worker = Worker(model_calibration, spec)
+        worker.returned.connect(lambda params, spec=spec: self._model_params_known(spec, params))
+        worker.errored.connect(lambda error: log.debug("calibration not read: %s", error))
+        worker.finished.connect(self._calibration_done)
+        self._calibration_worker = worker
+        worker.start()
+
+    def _calibration_done(self) -> None:
+        self._calibration_worker = None
+
+    def _model_params_known(self, spec, params) -> None:
+        self.document.detection.adopt_model_params(spec, params)
+        self._update_params_source()
+
+    def use_model_params(self) -> None:
+        self.document.detection.use_model_params()
+        self._update_params_source()
+
+    def _update_params_source(self) -> None:
+        detection = self.document.detection
+        model = detection.model_params
+        self.use_model_button.setVisible(model is not None and not detection.params_are_models)
+        if model is None:
+            self.params_source.setText("")
+            self.params_source.setToolTip("")
+            self.params_source.setVisible(False)
+            return
+        self.params_source.setVisible(True)
+        self.params_source.setToolTip(calibration_table(model))
+        if detection.params_are_models:
+            self.params_source.setText(f"The model's calibrated post-processing: "
+                                       f"{describe_calibration(model)}")  # fmt: skip
+        else:
+            self.params_source.setText("Set by hand for this project (the model has "
+                                       "calibrated values).")  # fmt: skip
 
     # -------------------------------------------------------------------- runs
     @property
@@ -264,6 +339,7 @@ class DetectionPanel(QWidget):
         if self.running or not jobs:
             return
         spec = self.document.model
+        self.worker_spec = spec
         self._jobs_total = len(jobs)
         self._jobs_done = 0
         self.worker = Worker(detection_job, jobs, spec, self.fast_check.isChecked())
@@ -289,6 +365,9 @@ class DetectionPanel(QWidget):
         kind, rec_id = item[0], item[1]
         scores = item[2]
         doc = self.document
+        if kind == "model":  # the model is loaded: what it carries is known
+            self._model_params_known(self.worker_spec, scores)
+            return
         if kind == "chunk":
             fraction = (self._jobs_done + item[3]) / self._jobs_total
             self._set_progress(fraction)
@@ -341,17 +420,33 @@ class DetectionPanel(QWidget):
         self._controls_changed()
 
     def _controls_changed(self, *_args) -> None:
+        """The user changed a control: the params become "set by hand". A threshold
+        moved means one threshold for all classes (calibrated per-class values go), a
+        median moved one median for all."""
+        from dataclasses import replace
+
+        params = self.document.params
         classes = split_label_list(self.classes_edit.text(), self._known_labels()) or None
         threshold = self.threshold_spin.value()
-        self.document.update_params(
-            threshold=threshold,
-            off_threshold=min(self.off_spin.value(), threshold),
+        off = min(self.off_spin.value(), threshold)
+        shown_off = params.off_threshold if params.off_threshold is not None else params.threshold
+        changes: dict = dict(
             median_seconds=self.median_spin.value(),
             min_duration=self.min_duration_spin.value(),
             merge_gap=self.merge_spin.value(),
             top_k=self.top_k_spin.value() or None,
             classes=classes,
         )
+        if abs(threshold - params.threshold) > 1e-9:
+            changes.update(threshold=threshold, class_thresholds={}, class_off_thresholds={})
+        if abs(off - shown_off) > 1e-9 or "threshold" in changes:
+            changes["off_threshold"] = off
+            if abs(off - shown_off) > 1e-9:
+                changes["class_off_thresholds"] = {}
+        if abs(changes["median_seconds"] - params.median_seconds) > 1e-9:
+            changes["class_median_seconds"] = {}
+        if replace(params, **changes) != params:
+            self.document.detection.set_params_by_hand(**changes)
 
     def _known_labels(self) -> list[str]:
         """Names the class filter can mean: the scores' classes and the vocabulary."""
@@ -387,6 +482,7 @@ class DetectionPanel(QWidget):
             self.classes_edit.setText(classes)
         if self.document.scores is not None and not self.document.scores_partial:
             self._rederive_timer.start()
+        self._update_params_source()
 
     def _rederive(self) -> None:
         doc = self.document
@@ -414,6 +510,8 @@ class DetectionPanel(QWidget):
         self._rederive_timer.stop()
         if self.worker is not None:
             self.worker.cancel()
+        if self._calibration_worker is not None:
+            self._calibration_worker.cancel()
 
 
 class ProvenanceLegend(QWidget):
@@ -452,6 +550,39 @@ class ProvenanceLegend(QWidget):
                              Qt.AlignmentFlag.AlignVCenter,
                              f"{marker}  {theme.STATUS_TEXT[status]}")
         painter.end()
+
+
+def describe_calibration(params) -> str:
+    """A short line: the range of the per-class thresholds and medians."""
+
+    def span(values, unit=""):
+        low, high = min(values), max(values)
+        return f"{low:g}{unit}" if abs(high - low) < 1e-9 else f"{low:g}–{high:g}{unit}"
+
+    ons = [params.threshold, *params.class_thresholds.values()]
+    medians = [params.median_seconds, *params.class_median_seconds.values()]
+    text = f"threshold {span(ons)}"
+    if params.class_thresholds:
+        text += f" ({len(params.class_thresholds)} classes their own)"
+    text += ", no median" if max(medians) == 0 else f", median {span(medians, ' s')}"
+    return text + " (hover for the table)."
+
+
+def calibration_table(params) -> str:
+    """Per class on / off / median of calibrated params (HTML, for a tooltip)."""
+    labels = sorted({*params.class_thresholds, *params.class_off_thresholds,
+                     *params.class_median_seconds})  # fmt: skip
+    rows = "".join(
+        f"<tr><td>{label}</td><td>{params.on_threshold(label):.2f}</td>"
+        f"<td>{params.off_threshold_for(label):.2f}</td><td>{params.median_for(label):.2f}</td></tr>"
+        for label in labels
+    )
+    off = params.off_threshold if params.off_threshold is not None else params.threshold
+    rows += (f"<tr><td><i>other classes</i></td><td>{params.threshold:.2f}</td>"
+             f"<td>{min(off, params.threshold):.2f}</td><td>{params.median_seconds:.2f}</td></tr>")
+    return ("<b>Calibrated on the model's validation recordings</b><table>"
+            "<tr><th align=left>class</th><th>on</th><th>off</th><th>median s</th></tr>"
+            f"{rows}</table>")
 
 
 def _derive(scores, params, rec_id, doc):
