@@ -24,12 +24,16 @@ from dataclasses import dataclass
 import pyqtgraph as pg
 from PySide6.QtCore import QProcess, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QGridLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -42,6 +46,7 @@ METRIC_ROWS = (
     ("segment_f1", "Segment F1"),
     ("event_error_rate", "Event error rate"),
     ("loss", "Validation loss"),
+    ("segment_map", "Segment mAP"),
 )
 CANCEL_GRACE_MS = 60_000  # then the process is killed
 #: the validation metrics a new model is compared with its base on, first found in both
@@ -102,6 +107,26 @@ def registered_metrics(name: str, event: dict) -> tuple[dict | None, dict | None
         before = record.metrics.get("val_before")
         after = record.metrics.get("val_after")
     return before, after
+
+
+def calibration_rows(postprocess: dict | None, labels: list[str] | None = None
+                     ) -> list[tuple[str, float, float, float]]:
+    """(class, on threshold, off threshold, median seconds) for each class of calibrated
+    post-processing (``PostprocessParams.to_dict()``, as a training run reports it);
+    ``labels`` (the run's classes) lists the classes that use the global values too."""
+    if not postprocess:
+        return []
+    from panns_core.detection.postprocess import PostprocessParams
+
+    try:
+        params = PostprocessParams.from_dict(postprocess)
+    except (TypeError, ValueError):
+        return []
+    names = list(labels or [])
+    names += sorted({*params.class_thresholds, *params.class_off_thresholds,
+                     *params.class_median_seconds} - set(names))  # fmt: skip
+    return [(name, params.on_threshold(name), params.off_threshold_for(name),
+             params.median_for(name)) for name in names]  # fmt: skip
 
 
 def ask_yes_no(parent, title: str, text: str) -> bool:
@@ -205,8 +230,26 @@ class TrainingPanel(QWidget):
             side.addWidget(button)
         side.addStretch(1)
         plots.addLayout(side)
+        # the post-processing calibrated on the held-out recordings, shipped with the model
+        calibration = QVBoxLayout()
+        self.calibration_label = QLabel("")
+        self.calibration_label.setWordWrap(True)
+        self.calibration_table = QTableWidget(0, 4)
+        self.calibration_table.setHorizontalHeaderLabels(["Class", "On", "Off", "Median s"])
+        self.calibration_table.verticalHeader().setVisible(False)
+        self.calibration_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.calibration_table.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.Stretch)
+        self.calibration_table.setMinimumWidth(230)
+        self.calibration_table.setToolTip(
+            "Thresholds and median filter per class, calibrated on the held-out recordings "
+            "after training; detection with the new model uses them by default")
+        calibration.addWidget(self.calibration_label)
+        calibration.addWidget(self.calibration_table, 1)
+        plots.addLayout(calibration)
         layout.addLayout(plots, 1)
         self._clear_metrics()
+        self._show_calibration(None)
 
     # ----------------------------------------------------------------- process
     @property
@@ -339,10 +382,13 @@ class TrainingPanel(QWidget):
                 f"Epoch {epoch}{f' of {planned}' if planned else ''} done"
                 f"{' (best so far)' if event.get('improved') else ''}; best validation "
                 f"event F1 {_fmt(best)} at epoch {event.get('best_epoch')}.")
+        elif kind == "calibration" and event.get("stage") == "start":
+            self.status.setText("Calibrating the thresholds on the held-out recordings…")
         elif kind == "done":
             self.result = event
             result = event.get("result") or {}
             self.model_name = result.get("model")
+            self._show_calibration(result.get("postprocess"))
             self._set_metric_column(0, result.get("metrics_before"))
             self._set_metric_column(1, result.get("metrics_after"))
             status = event.get("status", "")
@@ -412,6 +458,32 @@ class TrainingPanel(QWidget):
             ys = [] if ys is None else list(ys)
             curve.setData([*xs, epoch], [*ys, float(value)])
 
+    def _show_calibration(self, postprocess: dict | None) -> None:
+        """Fill the per-class on / off / median table of the run's calibration."""
+        labels = next((e.get("labels") for e in self.events if e.get("event") == "start"), None)
+        rows = calibration_rows(postprocess, labels)
+        self.calibration_table.setRowCount(len(rows))
+        for r, (name, on, off, median) in enumerate(rows):
+            for c, text in enumerate((name, f"{on:.2f}", f"{off:.2f}", f"{median:.2f}")):
+                item = QTableWidgetItem(text)
+                if c:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                self.calibration_table.setItem(r, c, item)
+        self.calibration_table.setVisible(bool(rows))
+        if rows:
+            report = next((e.get("report") for e in reversed(self.events)
+                           if e.get("event") == "calibration" and e.get("report")), None)
+            f1 = (report or {}).get("event_f1")
+            score = f" (validation event F1 {f1:.3f})" if isinstance(f1, (int, float)) else ""
+            self.calibration_label.setText(
+                f"<b>Calibrated post-processing</b>{score}: shipped with the model, used by "
+                "detection unless you change the thresholds.")
+        else:
+            self.calibration_label.setText(
+                "" if self.result is None else "No calibrated post-processing (no recording "
+                "was held out, or the run stopped before it).")
+
     def _set_metric_column(self, column: int, metrics: dict | None) -> None:
         for row, (key, _) in enumerate(METRIC_ROWS):
             self.metrics.set(row, column, _fmt((metrics or {}).get(key)))
@@ -433,6 +505,7 @@ class TrainingPanel(QWidget):
                       self.event_f1_curve, self.segment_f1_curve):
             curve.setData([], [])
         self._clear_metrics()
+        self._show_calibration(None)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.use_button.setEnabled(False)

@@ -382,3 +382,32 @@ def test_dialog_says_a_run_is_going_already(make_main_window, qtbot, demo_path):
         window.panels["training"].process = None
     assert seen["enabled"] is False
     assert "going already" in seen["text"] and "Cancel fine-tuning" in seen["text"]
+
+
+def test_the_panel_shows_the_calibrated_thresholds_of_the_result(make_main_window):
+    from panns_core.detection.postprocess import PostprocessParams
+
+    window = make_main_window(show=False)
+    panel = window.panels["training"]
+    assert panel.calibration_table.isHidden() and panel.calibration_label.text() == ""
+    calibrated = PostprocessParams(threshold=0.15, class_thresholds={"Dog": 0.3},
+                                   class_off_thresholds={"Dog": 0.15}, median_seconds=1.12,
+                                   class_median_seconds={"Bird": 0.8})
+    panel.handle({"event": "start", "labels": ["Bird", "Dog", "Speech"], "strategy": "full",
+                  "architecture": "TinySED", "data": {}})
+    panel.handle({"event": "calibration", "stage": "start"})
+    assert "Calibrating" in panel.status.text()
+    panel.handle({"event": "calibration", "stage": "done", "report": {"event_f1": 0.473}})
+    panel.handle({"event": "done", "status": "completed",
+                  "result": {"postprocess": calibrated.to_dict(), "metrics_after":
+                             {"event_f1": 0.4, "segment_map": 0.61}}})  # fmt: skip
+    table = panel.calibration_table
+    assert not table.isHidden() and table.rowCount() == 3
+    rows = [[table.item(r, c).text() for c in range(4)] for r in range(3)]
+    assert rows == [["Bird", "0.15", "0.15", "0.80"], ["Dog", "0.30", "0.15", "1.12"],
+                    ["Speech", "0.15", "0.15", "1.12"]]
+    assert "0.473" in panel.calibration_label.text()
+    assert panel.metrics.text(4, 1) == "0.610"  # segment mAP, what selection uses
+    # a run without calibration says so; a new run clears the table
+    panel.handle({"event": "done", "status": "completed", "result": {}})
+    assert table.isHidden() and "No calibrated" in panel.calibration_label.text()
