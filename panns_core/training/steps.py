@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +33,26 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
         return (step + 1) / warmup
     span = max(1, total - warmup)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / span)))
+
+
+def lr_fraction(used: float, warmup_fraction: float) -> float:
+    """:func:`lr_factor` on the share ``used`` of a run (time or steps) in [0, 1]."""
+    used = min(max(used, 0.0), 1.0)
+    if used < warmup_fraction:
+        return max(used / warmup_fraction, 1e-3)
+    span = max(1e-9, 1.0 - warmup_fraction)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (used - warmup_fraction) / span)))
+
+
+def resolve_precision(device: torch.device) -> str:
+    """What ``precision="auto"`` means on ``device``: bf16 autocast on a CPU with native
+    bf16 units (AVX512-BF16 / AMX; twice the steps there), fp32 elsewhere (on an
+    AVX2-only CPU bf16 is emulated and much slower)."""
+    if device.type != "cpu":
+        return "fp32"
+    from ..detection.quantized import cpu_has_native_bf16
+
+    return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
 def bce(logits_or_probs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
@@ -112,7 +133,9 @@ class Batches:
 
     ``head_inputs`` (head-only strategy): the cached embeddings of every clip; the
     targets are then the clips' nominal ones (no time shift, no mixup). Otherwise the
-    waveforms are cropped with a random shift and gain, and mixed up.
+    waveforms are cropped with a random shift and gain, and mixed up; with
+    ``features`` (:class:`~.features.ClipFeatures`) the inputs are the cached log-mel
+    frames instead (start snapped to the hop, the gain added in dB).
     """
 
     config: TrainConfig
@@ -124,6 +147,7 @@ class Batches:
     audio: ClipAudio | None
     device: torch.device
     head_inputs: torch.Tensor | None = None
+    features: Any = None
 
     def chunk(self, epoch: int, step: int, chunk: int, indices: np.ndarray):
         """Inputs, mixup weights (or None) and targets of one chunk, all seeded."""
@@ -144,13 +168,18 @@ class Batches:
                 latest = max(0.0, rec.duration - cfg.clip_seconds)
                 shift = float(rng.uniform(-cfg.shift, cfg.shift)) if cfg.shift > 0 else 0.0
                 start = min(max(clip.start + shift, 0.0), latest)
-                gain = 10 ** (float(rng.uniform(-cfg.gain_db, cfg.gain_db)) / 20)
-                waves.append(self.audio.crop(clip.recording, start) * gain)
+                gain_db = float(rng.uniform(-cfg.gain_db, cfg.gain_db))
+                if self.features is not None:
+                    start = self.features.snap(start)
+                    waves.append(self.features.crop(clip.recording, start) + gain_db)
+                else:
+                    gain = 10 ** (gain_db / 20)
+                    waves.append(torch.from_numpy(self.audio.crop(clip.recording, start) * gain))
                 targets.append(
                     targets_at(rec, start, self.geometry, self.n_labels, cfg.negative_weight)
                 )
             seg_t, seg_w, clip_t, clip_w = (np.stack(a) for a in zip(*targets))
-            inputs = torch.from_numpy(np.stack(waves))
+            inputs = torch.stack(waves)
             mixup = None
             if cfg.mixup_alpha > 0 and len(indices) >= 2 and rng.random() < cfg.mixup_prob:
                 n = len(indices) // 2 * 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from .distributed import (
     dist_info,
     sum_over_processes,
 )
+from .features import LogMelNet, can_cache_features, clip_features
 from .heads import adapt_head
 from .progress import EventLog, ProgressCallback
 from .state import (
@@ -61,7 +63,15 @@ from .state import (
     read_state,
     resumed_config,
 )
-from .steps import Batches, ClipGeometry, chunk_loss, lr_factor, targets_at
+from .steps import (
+    Batches,
+    ClipGeometry,
+    chunk_loss,
+    lr_factor,
+    lr_fraction,
+    resolve_precision,
+    targets_at,
+)
 from .strategies import (
     CachedHead,
     clip_embeddings,
@@ -182,6 +192,8 @@ class Trainer:
             fit.metrics_before = self.validator.validate()
             self._emit({"event": "validation", "epoch": 0, "metrics": fit.metrics_before})
 
+        # the time-based schedule runs from here (a resumed run: from the run's start)
+        self.train_started = 0.0 if fit.resumed else self.elapsed()
         status = "completed"
         while fit.epoch <= fit.planned_epochs:
             epoch_t0 = time.monotonic()
@@ -223,6 +235,8 @@ class Trainer:
         """Data, clips, targets, strategy, optimiser, validation: all a run needs."""
         cfg, model = self.config, self.model
         self.device = device_for(cfg.device, self.rank)
+        if cfg.precision == "auto":
+            self.config = cfg = dataclasses.replace(cfg, precision=resolve_precision(self.device))
         self.geometry = geo = ClipGeometry.of(model, cfg)
 
         # the data: split by recording, clips around events, balanced sampling
@@ -248,8 +262,12 @@ class Trainer:
         self.steps_per_epoch = max(1, round(
             (cfg.samples_per_epoch or len(self.clips)) / cfg.batch_size))  # fmt: skip
         self.sampler = BalancedSampler(self.clips, cfg.seed, self.steps_per_epoch * cfg.batch_size)
-        audio = None
-        if not self.sliced:
+        audio = features = None
+        self.cached_features = cfg.feature_cache and can_cache_features(model, cfg.strategy)
+        if self.cached_features:
+            features = clip_features(model, self.recordings, self.clips, cfg.clip_seconds,
+                                     cfg.shift)  # fmt: skip
+        elif not self.sliced:
             audio = ClipAudio(self.recordings, self.clips, cfg.clip_seconds, cfg.shift,
                               geo.sample_rate)  # fmt: skip
         nominal = self._nominal_targets()
@@ -298,8 +316,12 @@ class Trainer:
         if cfg.strategy == "head":
             head_inputs, self.validator.embeddings = self._head_inputs(audio, fingerprint)
         self.batches = Batches(cfg, self.recordings, self.clips, geo, len(self.labels), nominal,
-                               audio, self.device, head_inputs)  # fmt: skip
-        self.net: nn.Module = CachedHead(model) if cfg.strategy == "head" else model
+                               audio, self.device, head_inputs, features)  # fmt: skip
+        self.net: nn.Module = model
+        if cfg.strategy == "head":
+            self.net = CachedHead(model)
+        elif self.cached_features:
+            self.net = LogMelNet(model)
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
@@ -348,7 +370,7 @@ class Trainer:
         order = self.sampler.epoch(fit.epoch)
         while fit.step < self.steps_per_epoch:
             global_step = fit.global_step(self.steps_per_epoch)
-            lr = cfg.lr * lr_factor(global_step, self.total_steps, self.warmup)
+            lr = cfg.lr * self._lr_factor(global_step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             loss = self._train_step(fit.epoch, fit.step, order)
@@ -365,6 +387,19 @@ class Trainer:
             if stop:
                 return stop
         return None
+
+    def _lr_factor(self, global_step: int) -> float:
+        """Warm-up then cosine: over the planned steps, or with a time budget over the
+        share of the training budget used (or of the epochs, if that is larger), so a
+        busy CPU doing fewer steps than a timing probe promised still decays to 0."""
+        cfg = self.config
+        budget = cfg.train_budget
+        if not budget:
+            return lr_factor(global_step, self.total_steps, self.warmup)
+        start = self.train_started
+        used = (self.elapsed() - start) / max(1e-9, budget - start)
+        used = max(used, global_step / max(1, cfg.epochs * self.steps_per_epoch))
+        return lr_fraction(used, cfg.warmup_fraction)
 
     def _train_step(self, epoch: int, step: int, order: np.ndarray) -> float:
         """One optimiser step on a global batch; this process takes its chunks."""
@@ -418,10 +453,10 @@ class Trainer:
     def _plan_time_budget(self, fit: FitState, seconds: float) -> None:
         """After a new run's first epoch: plan as many epochs as fit in the budget."""
         cfg = self.config
-        if fit.epoch == 1 and not fit.resumed and cfg.time_budget:
-            fits = max(1, int((cfg.time_budget - (self.elapsed() - seconds)) // seconds))
-            fit.planned_epochs = min(cfg.epochs, fits)
-            self.total_steps = fit.planned_epochs * self.steps_per_epoch
+        if fit.epoch == 1 and not fit.resumed and cfg.train_budget:
+            fits = max(1, int((cfg.train_budget - (self.elapsed() - seconds)) // seconds))
+            # the time-based schedule goes on until the budget; this is the estimate shown
+            self.total_steps = min(cfg.epochs, fits) * self.steps_per_epoch
 
     def _stop_rule(self, fit: FitState, metrics: dict | None, seconds: float) -> str | None:
         """Stop after this epoch? (patience ran out, or the next epoch would overrun)."""
@@ -431,8 +466,10 @@ class Trainer:
             progress = max(progress, self.elapsed() / cfg.time_budget)
         if metrics is not None and patience_ran_out(fit.bad_epochs, cfg.patience, progress):
             return "early_stopped"
-        if (cfg.time_budget and fit.epoch < fit.planned_epochs
-                and self.elapsed() + seconds > cfg.time_budget):  # fmt: skip
+        if cfg.train_budget and fit.epoch < fit.planned_epochs and (
+            self.elapsed() >= cfg.train_budget
+            or (fit.epoch > 1 and self.elapsed() + 0.25 * seconds > cfg.train_budget)
+        ):  # the next epoch would not do a quarter of its steps
             return "time_budget"
         return None
 
@@ -440,7 +477,7 @@ class Trainer:
         reason = None
         if self.cancel is not None and self.cancel.is_set():
             reason = "cancelled"
-        elif mid_epoch and self.config.time_budget and self.elapsed() > self.config.time_budget:
+        elif mid_epoch and self.config.train_budget and self.elapsed() > self.config.train_budget:
             reason = "time_budget"
         return agree(reason, self.world)
 
@@ -484,7 +521,7 @@ class Trainer:
     def _calibrate(self, after: dict[str, Any] | None) -> dict[str, Any] | None:
         """Post-processing tuned on the validation recordings with the kept weights
         (:mod:`.calibration`); adds its validation event F1 to ``after``."""
-        if not self.validator.indices or after is None:
+        if not self.config.calibrate or not self.validator.indices or after is None:
             return None
         from .calibration import calibrate
 
