@@ -140,5 +140,6 @@ def test_export_then_import_round_trips_through_a_project(tmp_path: Path, fmt: s
     assert main(["project", "import", str(second), str(out), "--format", fmt]) == 0
     with ProjectStore(project) as a, ProjectStore(second) as b:
         left, right = a.events(), b.events()
-    for column in ("onset", "offset", "label"):
-        assert list(left[column]) == list(right[column])
+    assert list(left["label"]) == list(right["label"])
+    for column in ("onset", "offset"):  # written to the nanosecond (the file had 1e-15 noise)
+        np.testing.assert_allclose(left[column], right[column], rtol=0, atol=1e-9)

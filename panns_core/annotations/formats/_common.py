@@ -92,6 +92,24 @@ def fmt(value: float) -> str:
     return repr(float(value))
 
 
+#: Seconds and Hz are written to the nanosecond (Raven's own precision): a sample of any
+#: rate up to hundreds of kHz stays where it was, and no 17-digit float artefact is written.
+DECIMALS = 9
+
+
+def fmt_decimal(value: float, decimals: int = DECIMALS) -> str:
+    """``value`` rounded to ``decimals`` places, trailing zeros dropped (``2.5``, ``3.0``)."""
+    text = f"{float(value):.{decimals}f}".rstrip("0")
+    text = text + "0" if text.endswith(".") else text
+    return "0.0" if text in ("-0.0", "-0") else text
+
+
+def fmt_audacity(value: float) -> str:
+    """Six decimals, as Audacity writes label times and frequencies."""
+    text = f"{float(value):.6f}"
+    return "0.000000" if text == "-0.000000" else text
+
+
 def text_field(value: object) -> str:
     """A label/recording/note cell as text ('' for missing)."""
     if value is None:

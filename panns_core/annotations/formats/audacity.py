@@ -17,7 +17,7 @@ from ...errors import FormatError
 from ._common import (
     check_events,
     check_times,
-    fmt,
+    fmt_audacity,
     lines,
     parse_number,
     refuse_breaks,
@@ -79,13 +79,13 @@ def write(events: pd.DataFrame) -> str:
     for row in frame.itertuples(index=False):
         label = text_field(row.label)
         refuse_breaks(label, "label", NAME)
-        out.append(f"{fmt(row.onset)}\t{fmt(row.offset)}\t{label}")
+        out.append(f"{fmt_audacity(row.onset)}\t{fmt_audacity(row.offset)}\t{label}")
         low, high = row.low_freq, row.high_freq
         if not (math.isnan(low) and math.isnan(high)):
             for value in (low, high):
                 if not math.isnan(value) and (value < 0 or not math.isfinite(value)):
                     raise FormatError(f"Frequency {value!r} Hz cannot be written; it must be >= 0.")
-            low_text = "-1" if math.isnan(low) else fmt(low)
-            high_text = "-1" if math.isnan(high) else fmt(high)
+            low_text = "-1" if math.isnan(low) else fmt_audacity(low)
+            high_text = "-1" if math.isnan(high) else fmt_audacity(high)
             out.append(f"\\\t{low_text}\t{high_text}")
     return "".join(line + "\n" for line in out)

@@ -33,6 +33,7 @@ from ._common import (
     check_events,
     check_times,
     fmt,
+    fmt_decimal,
     is_number,
     lines,
     parse_number,
@@ -182,7 +183,7 @@ def write(events: pd.DataFrame, recordings: Iterable[str] | None = None) -> str:
         refuse_breaks(label, "label", NAME, "\t")
         while empty and rank[empty[0]] < rank.get(names[i], len(rank)):
             rows.append([empty.pop(0), "", "", ""])
-        rows.append([names[i], fmt(row.onset), fmt(row.offset), label])
+        rows.append([names[i], fmt_decimal(row.onset), fmt_decimal(row.offset), label])
     rows.extend([name, "", "", ""] for name in empty)
     return join_rows(rows)
 

@@ -19,6 +19,7 @@ from ._common import (
     check_events,
     check_times,
     fmt,
+    fmt_decimal,
     lines,
     parse_number,
     parse_optional,
@@ -134,12 +135,13 @@ def write(events: pd.DataFrame) -> str:
         refuse_breaks(recording, "file name", NAME, "\t")
         refuse_breaks(note, "note", NAME, "\t")
         cells = [
-            str(number), "Spectrogram 1", "1", fmt(row.onset), fmt(row.offset),
-            "" if math.isnan(row.low_freq) else fmt(row.low_freq),
-            "" if math.isnan(row.high_freq) else fmt(row.high_freq),
+            str(number), "Spectrogram 1", "1", fmt_decimal(row.onset),
+            fmt_decimal(row.offset),
+            "" if math.isnan(row.low_freq) else fmt_decimal(row.low_freq),
+            "" if math.isnan(row.high_freq) else fmt_decimal(row.high_freq),
         ]
         if with_files:
-            cells += [recording, fmt(row.onset)]
+            cells += [recording, fmt_decimal(row.onset)]
         cells.append(label)
         if with_confidence:
             cells.append("" if math.isnan(row.confidence) else fmt(row.confidence))

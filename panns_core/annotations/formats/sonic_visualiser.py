@@ -24,6 +24,7 @@ from ._common import (
     check_events,
     check_times,
     fmt,
+    fmt_decimal,
     is_number,
     lines,
     parse_number,
@@ -155,5 +156,5 @@ def write(events: pd.DataFrame) -> str:
         refuse_breaks(label, "label", NAME)
         duration = exact_duration(row.onset, row.offset)
         value = "" if math.isnan(row.confidence) else fmt(row.confidence)
-        out.append(f"{fmt(row.onset)},{value},{fmt(duration)},{quote(label)}")
+        out.append(f"{fmt_decimal(row.onset)},{value},{fmt_decimal(duration)},{quote(label)}")
     return "".join(line + "\n" for line in out)
