@@ -4,7 +4,9 @@ Full export: each task has ``data`` (the audio file, usually ``data.audio``),
 ``annotations`` (human results) and ``predictions`` (model results, with
 ``model_version`` and scores). An audio region is a result of type ``labels`` whose
 ``value`` is ``{start, end, labels: [...]}`` (seconds); a region with several labels
-is one event per label. Region ``score`` is the confidence; ``meta.text`` is the note.
+is one event per label. Region ``score`` is the confidence; ``meta.text`` is the note;
+``meta.panns`` keeps this program's status and source of a reviewed event (accepted,
+edited, rejected, added by a person), so they come back on import.
 
 Written: one task per recording; proposed model events as predictions (one per
 model), all others as one annotation. Any text can be held (JSON escapes it).
@@ -19,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ...errors import FormatError
-from ...events import ADDED, HUMAN, PROPOSED
+from ...events import ADDED, HUMAN, PROPOSED, STATUSES
 from ._common import check_events, check_times, text_field, to_frame
 
 NAME = "Label Studio JSON"
@@ -83,7 +85,7 @@ def _regions(
         score = result.get("score", value.get("score"))
         confidence = default_score if score is None else _number(score, name, here, "score")
         meta = result.get("meta")
-        note = ""
+        note, row_status, row_source = "", status, source
         if isinstance(meta, dict):
             text = meta.get("text", "")
             if isinstance(text, list):
@@ -93,10 +95,17 @@ def _regions(
             if not isinstance(text, str):
                 raise _fail(name, here, "'meta.text' is not text.")
             note = text
+            kept = meta.get("panns")
+            if isinstance(kept, dict):
+                if kept.get("status") in STATUSES:
+                    row_status = kept["status"]
+                if isinstance(kept.get("source"), str) and kept["source"]:
+                    row_source = kept["source"]
         for label in labels or [""]:
             rows.append(
                 {"recording": recording, "onset": onset, "offset": offset, "label": label,
-                 "confidence": confidence, "source": source, "status": status, "note": note}
+                 "confidence": confidence, "source": row_source, "status": row_status,
+                 "note": note}
             )
     return rows
 
@@ -168,9 +177,12 @@ def write(events: pd.DataFrame) -> str:
             if not math.isnan(row.confidence):
                 result["score"] = float(row.confidence)
             note = text_field(row.note)
-            if note:
-                result["meta"] = {"text": [note]}
+            meta: dict[str, Any] = {"text": [note]} if note else {}
             source = text_field(row.source)
+            if row.status != PROPOSED and (row.status != ADDED or source != HUMAN):
+                meta["panns"] = {"status": str(row.status), "source": source}
+            if meta:
+                result["meta"] = meta
             if row.status == PROPOSED and source != HUMAN:
                 result["origin"] = "prediction"
                 predicted.setdefault(source, []).append(result)
