@@ -19,6 +19,16 @@ unknown if any segment of a negative clip is unknown.
 Clips of ``clip_seconds`` are cut around each positive event (centred, then moved
 by the time-shift augmentation) and from stretches without events (background).
 The validation split is by recording, so no recording is on both sides.
+
+Weak labels (clip tags): a recording may carry only "this class occurs somewhere in
+here", without times (e.g. imported from a DCASE weak-label file). A project holds
+such a tag as an event spanning the whole recording whose ``source`` is
+:data:`CLIP_TAG_SOURCE` (status accepted/added, as any positive). For a tagged class
+without timed events in that recording, every segment is unknown (no segment loss)
+and the clip target is positive when the clip covers the whole recording (else
+unknown), so the recording trains through the clip loss, as in the weak-label SED
+recipe; other classes follow the usual rules (implicit negatives). Tag-only
+recordings go to training (validation needs times).
 """
 
 from __future__ import annotations
@@ -36,6 +46,9 @@ from ..errors import TrainingError
 from ..events import ACCEPTED, ADDED, EDITED, PROPOSED, REJECTED
 
 POSITIVE_STATUSES = (ACCEPTED, EDITED, ADDED)
+#: ``source`` of an event that is a clip tag (a weak label: the class is somewhere in
+#: the recording; the event spans the whole recording)
+CLIP_TAG_SOURCE = "clip-tag"
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,13 @@ class LabelledRecording:
     positives: np.ndarray  # (n, 3) float64: onset, offset, class
     negatives: np.ndarray
     unknown: np.ndarray
+    #: classes (indices) tagged for the whole recording without times (weak labels)
+    tags: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def weak_classes(self) -> np.ndarray:
+        """Tagged classes that have no timed positive event in this recording."""
+        strong = set(self.positives[:, 2].astype(int).tolist())
+        return np.array([c for c in np.unique(self.tags) if int(c) not in strong], np.int64)
 
     def reference_events(self, labels: Sequence[str]) -> pd.DataFrame:
         """The positives as events (recording = ``key``) for evaluation."""
@@ -104,14 +124,18 @@ def labelled_recordings(
                 "add the recording to the project or relocate it."
             )
         path, duration = recordings[key]
+        positive = status.isin(POSITIVE_STATUSES)
+        source = group["source"].astype(str) if "source" in group else ""
+        tag = positive & (source == CLIP_TAG_SOURCE)
         result.append(
             LabelledRecording(
                 key=key,
                 path=Path(path),
                 duration=float(duration),
-                positives=_spans(group[status.isin(POSITIVE_STATUSES)], index),
+                positives=_spans(group[positive & ~tag], index),
                 negatives=_spans(group[status == REJECTED], index),
                 unknown=_spans(group[status == PROPOSED], index),
+                tags=np.unique(group.loc[tag, "label"].map(index).to_numpy(np.int64)),
             )
         )
     return result
@@ -161,6 +185,8 @@ def segment_targets(
     for onset, offset, c in recording.unknown:
         if offset > start and onset < end:
             weights[overlap(onset, offset) > 0, int(c)] = 0.0
+    if len(recording.tags):
+        weights[:, recording.weak_classes()] = 0.0  # somewhere in the recording: unknown
     for onset, offset, c in recording.negatives:
         if offset > start and onset < end:
             covered = overlap(onset, offset) > 0
@@ -202,6 +228,11 @@ def make_clips(
             centre = 0.5 * (onset + offset)
             clips.append(Clip(i, float(min(max(centre - clip_seconds / 2, 0.0), latest)), int(c)))
         busy = rec.positives[:, :2]
+        weak = rec.weak_classes() if len(rec.tags) else ()
+        for c in weak:  # a clip tag: the clip from the start (the whole recording if it fits)
+            clips.append(Clip(i, 0.0, int(c)))
+        if len(weak):  # tagged classes may be anywhere: no background clip here
+            busy = np.vstack([busy, [[0.0, rec.duration]]])
         for start in np.arange(0.0, latest + 1e-9, clip_seconds / 2):
             stop = start + clip_seconds
             if not ((busy[:, 0] < stop) & (busy[:, 1] > start)).any():
@@ -325,6 +356,11 @@ def data_summary(
         "val_events": counts(val, "positives"),
         "rejected_events": counts([*train, *val], "negatives"),
         "unreviewed_events": counts([*train, *val], "unknown"),
+        "clip_tags": {labels[int(c)]: sum(1 for i in train if c in recordings[i].weak_classes())
+                      for c in sorted({int(c) for i in train
+                                       for c in recordings[i].weak_classes()})},
+        "weak_recordings": [recordings[i].key for i in train
+                            if len(recordings[i].weak_classes())],
         "event_clips": sum(1 for c in clips if c.anchor >= 0),
         "background_clips": sum(1 for c in clips if c.anchor < 0),
     }
@@ -378,3 +414,20 @@ def from_project(
             "(panns-sed project relocate) and start again."
         )
     return used_recordings, labels
+
+
+def clip_tag_events(tags: Mapping[str, Sequence[str]],
+                    durations: Mapping[str, float]) -> pd.DataFrame:  # fmt: skip
+    """Events (project schema) holding weak labels: for each recording key in ``tags``,
+    one event per label spanning the recording (``durations[key]`` seconds), with
+    ``source`` :data:`CLIP_TAG_SOURCE` and status added. E.g. from
+    :func:`panns_core.annotations.formats.read_weak_labels` (keys mapped to the
+    project's recordings)."""
+    from ..events import make_events
+
+    rows = [
+        {"recording": key, "onset": 0.0, "offset": float(durations[key]), "label": label}
+        for key, labels in tags.items() for label in dict.fromkeys(labels)
+    ]  # fmt: skip
+    table = pd.DataFrame(rows, columns=["recording", "onset", "offset", "label"])
+    return make_events(table, source=CLIP_TAG_SOURCE, status=ADDED)

@@ -124,6 +124,10 @@ def targets_at(rec: LabelledRecording, start: float, geometry: ClipGeometry, n_l
         rec, start, geometry.n_seg, geometry.segment_seconds, n_labels, negative_weight
     )
     clip_t, clip_w = clip_targets(seg_t, seg_w)
+    weak = rec.weak_classes() if len(rec.tags) else ()
+    seconds = geometry.n_seg * geometry.segment_seconds
+    if len(weak) and start <= 1e-6 and seconds >= rec.duration - geometry.segment_seconds / 2:
+        clip_t[weak], clip_w[weak] = 1.0, 1.0  # a clip tag and the clip is the recording
     return seg_t, seg_w, clip_t, clip_w
 
 

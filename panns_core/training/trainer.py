@@ -349,7 +349,10 @@ class Trainer:
                 seg_t, seg_w = nominal[k][:2]
                 if first + geo.n_seg > self.rec_segments[clip.recording]:
                     seg_w[max(0, self.rec_segments[clip.recording] - first) :] = 0.0
-                    nominal[k] = (seg_t, seg_w, *clip_targets(seg_t, seg_w))
+                    clip_t, clip_w = clip_targets(seg_t, seg_w)
+                    weak = self.recordings[clip.recording].weak_classes()
+                    clip_t[weak], clip_w[weak] = nominal[k][2][weak], nominal[k][3][weak]
+                    nominal[k] = (seg_t, seg_w, clip_t, clip_w)
         return nominal
 
     def _head_inputs(self, audio: ClipAudio | None, fingerprint: str | None):
