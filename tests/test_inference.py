@@ -183,7 +183,11 @@ def test_fast_path_is_close(tiny) -> None:
 
     x = scene(12.0)
     exact = detect(x, tiny)
-    fast = detect(x, tiny, fast=True)
+    if fast_cpu_choice(tiny) == "fp32":  # nothing beats exact here: it says so
+        with pytest.warns(UserWarning, match="no path faster than exact"):
+            fast = detect(x, tiny, fast=True)
+    else:
+        fast = detect(x, tiny, fast=True)
     assert exact.precision == "fp32"
     # fast=True runs what measured fastest on this CPU: bf16 where it beats exact, or
     # exact itself (int8 and bf16 stay available when forced)

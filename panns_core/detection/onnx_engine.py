@@ -246,10 +246,10 @@ class OrtEngine:
     name = "onnxruntime"
     precision = "fp32"
     note = ""
-    # Long windows amortise the 2 x 2.56 s context (17% more audio than one pass at
-    # 30.72 s); longer ones raise the peak RSS (measured on CNN14 over 10 minutes:
-    # 61.44 s 1.09 GB, 30.72 s 0.96 GB, torch, libraries and both weight copies included).
-    body_seconds = 30.72
+    # Long windows amortise the 2 x 2.56 s context (20% more audio than one pass at
+    # 25.6 s); longer ones raise the peak RSS (CNN14, whole `panns-sed detect` process,
+    # 60 minutes: 30.72 s 1015 MiB, 25.6 s 981 MiB; 10 minutes at 61.44 s ~1.09 GB).
+    body_seconds = 25.6
     batch_size = 1
 
     def __init__(self, detector: Detector, *, threads: int | None = None,
