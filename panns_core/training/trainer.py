@@ -8,10 +8,15 @@ global batch split over N DDP processes (chunks r, r+N, ...) takes the steps one
 process takes when it accumulates the same chunks.
 
 The parts: :mod:`.strategies` (what trains: head / partial / full), :mod:`.steps`
-(inputs, augmentation, loss, learning-rate schedule), :mod:`.validation` (metrics and
-the best-epoch rule), :mod:`.state` (position, resume, checkpoints) and
-:mod:`.distributed` (DDP). Optimiser AdamW, learning rate with linear warm-up then
-cosine decay to zero, set per step from the step number.
+(inputs, augmentation, loss, learning-rate schedule), :mod:`.features` (log-mel
+computed once for the full / partial strategies), :mod:`.validation` (metrics and
+the best-epoch rule: validation segment mAP), :mod:`.calibration` (post-processing
+tuned on validation after training, shipped in the checkpoint), :mod:`.state`
+(position, resume, checkpoints) and :mod:`.distributed` (DDP). Optimiser AdamW,
+learning rate with linear warm-up then cosine decay to zero, set per step from the
+step number; with a time budget, from the share of the training budget used (a
+shared CPU does fewer steps than any plan promises), which is not reproducible
+step for step: resume and DDP equality hold for runs without a time budget.
 """
 
 from __future__ import annotations
