@@ -42,6 +42,7 @@ FORMAT_TITLES = {
     "raven": "Raven selection table (.selections.txt)",
     "sonic_visualiser": "Sonic Visualiser CSV (.csv)",
     "label_studio": "Label Studio JSON (.json)",
+    "events_table": "Events table, every column (.events.csv)",
 }
 ERROR_STYLE = "color: #ff6f61;"
 # The dialog's statuses when nothing is remembered: what a person has decided or made

@@ -281,8 +281,10 @@ SUFFIX = {
 
 
 def _dumps(events, fmt: str, recordings: list[str] | None = None) -> str:
-    if fmt == "csv":
-        return events.to_csv(index=False)
+    if fmt == "csv":  # the events table (every column), plus mean_confidence
+        from ..annotations.formats.events_table import write_table
+
+        return write_table(events)
     if fmt == "json":
         return events.to_json(orient="records", indent=1) + "\n"
     from ..annotations.formats import dumps_annotations

@@ -45,13 +45,15 @@ HOLDS = {
     "sonic_visualiser": ("onset", "offset", "label", "confidence"),
     "label_studio": ("recording", "onset", "offset", "label", "confidence", "note", "source",
                      "status"),
+    "events_table": ("recording", "onset", "offset", "label", "confidence", "low_freq",
+                     "high_freq", "source", "status", "note"),
 }
 
 
 # How far a written time or frequency may be from the value: each format writes what its
 # own tools write (Audacity six decimals, the others to the nanosecond), not 17 digits.
 TOLERANCE = {"dcase": 1e-9, "audacity": 1e-6, "raven": 1e-9, "sonic_visualiser": 2e-9,
-             "label_studio": 0.0}
+             "label_studio": 0.0, "events_table": 0.0}
 
 
 def same(a: pd.DataFrame, b: pd.DataFrame, columns, sort: bool = False,
@@ -241,6 +243,7 @@ ROUND_TRIP = {
                           note=no_breaks("\t")),
     "sonic_visualiser": event_frames(label=no_breaks()),
     "label_studio": event_frames(),
+    "events_table": event_frames(),
 }
 
 
@@ -416,3 +419,21 @@ def test_times_are_written_as_the_formats_own_tools_write_them() -> None:
         back = loads_annotations(dumps_annotations(events, fmt), fmt)
         assert round(back["offset"][0] / sample) == 123457, fmt  # the same sample
         assert "0000000" not in dumps_annotations(events, fmt).replace("0.000000", ""), fmt
+
+
+def test_the_programs_own_tables_import_with_status_and_source(tmp_path: Path) -> None:
+    """``detect --format csv|json`` tables and exported events tables read back whole."""
+    events = make_events([
+        {"recording": "a.wav", "onset": 1.0, "offset": 2.0, "label": "Cattle, bovinae",
+         "confidence": 0.8, "source": "cnn14@abc", "status": "accepted", "note": 'a "b"'},
+        {"recording": "b.wav", "onset": 0.5, "offset": 0.75, "label": "Dog",
+         "source": "human", "status": "rejected"},
+    ])
+    text = dumps_annotations(events, "events_table")
+    assert detect_format(text) == "events_table"
+    same(loads_annotations(text, "events_table"), events, HOLDS["events_table"])
+    as_json = events.to_json(orient="records", indent=1)  # what detect --format json writes
+    assert detect_format(as_json) == "events_table"
+    same(loads_annotations(as_json), events, HOLDS["events_table"])
+    with pytest.raises(FormatError, match="status"):
+        loads_annotations(text.replace("rejected", "maybe"), "events_table")

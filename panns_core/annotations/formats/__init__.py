@@ -14,8 +14,8 @@ audacity            onset, offset, label, low/high frequency; one recording per 
 raven               onset, offset, label, low/high frequency, confidence, note, recording
                     (``Begin File``)
 sonic_visualiser    onset, offset, label, confidence (``value``); one recording per file
-label_studio        recording, onset, offset, label, confidence, note; source and status
-                    for proposed model events (predictions)
+label_studio        recording, onset, offset, label, confidence, note, source and status
+events_table        every column (this program's CSV/JSON table, ``detect --format csv``)
 ==================  ======================================================================
 
 Tabs cannot be held in dcase and raven cells (refused on write); line breaks cannot be
@@ -26,6 +26,7 @@ file written here reads back the same in pandas, sed_eval and this program.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -36,22 +37,25 @@ import pandas as pd
 from ...errors import FormatError
 from ._common import decode, is_number, lines
 
-FORMATS: Final = ("dcase", "audacity", "raven", "sonic_visualiser", "label_studio")
+FORMATS: Final = ("dcase", "audacity", "raven", "sonic_visualiser", "label_studio",
+                  "events_table")
 EXTENSIONS: Final = {
     "dcase": ".tsv",
     "audacity": ".txt",
     "raven": ".selections.txt",
     "sonic_visualiser": ".csv",
     "label_studio": ".json",
+    "events_table": ".events.csv",
 }
 # Formats whose files name the recording of each event (others hold one recording).
-MULTI_RECORDING: Final = frozenset({"dcase", "raven", "label_studio"})
+MULTI_RECORDING: Final = frozenset({"dcase", "raven", "label_studio", "events_table"})
 ALIASES: Final = {
     "tsv": "dcase", "sed_eval": "dcase", "dcase_tsv": "dcase",
     "aud": "audacity", "audacity_labels": "audacity",
     "raven_pro": "raven", "selections": "raven",
     "sv": "sonic_visualiser", "sonic-visualiser": "sonic_visualiser", "csv": "sonic_visualiser",
     "ls": "label_studio", "label-studio": "label_studio", "json": "label_studio",
+    "events": "events_table", "table": "events_table",
 }
 _MODULES: Final = {f: f for f in FORMATS}
 
@@ -92,6 +96,8 @@ def _from_extension(name: str) -> str | None:
     lower = os.path.basename(name).lower()
     if lower.endswith(".selections.txt"):
         return "raven"
+    if lower.endswith(".events.csv"):
+        return "events_table"
     suffix = os.path.splitext(lower)[1]
     return {".tsv": "dcase", ".csv": "sonic_visualiser", ".json": "label_studio",
             ".txt": "audacity"}.get(suffix)
@@ -100,10 +106,23 @@ def _from_extension(name: str) -> str | None:
 def detect_format(text: str, name: str = "<text>") -> str:
     """Guess the format of annotation text from its content, then its file name."""
     stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("["):
+        from .events_table import is_events_json
+
+        try:
+            document = json.loads(stripped)
+        except (ValueError, RecursionError):
+            document = None
+        if is_events_json(document):
+            return "events_table"
     if stripped.startswith(("[", "{")):
         return "label_studio"
     first = next((line for _, line in lines(text) if line.strip()), "")
     if first:
+        from .events_table import is_events_csv
+
+        if is_events_csv(first):
+            return "events_table"
         tabs = first.split("\t")
         if "Begin Time (s)" in (t.strip() for t in tabs):
             return "raven"
