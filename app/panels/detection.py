@@ -38,7 +38,6 @@ from . import RIGHT, Panel
 
 log = logging.getLogger(__name__)
 
-BODY_SECONDS = 10.24  # windows the GUI asks for: short, so results stream in
 
 
 def list_model_names() -> tuple[list[str], str | None]:
@@ -54,6 +53,8 @@ def list_model_names() -> tuple[list[str], str | None]:
     return names, default
 
 
+#: windows the window asks for: short, so results stream in and a run can stop halfway
+BODY_SECONDS = 10.24
 _MODEL_CACHE: dict = {}
 
 
@@ -89,16 +90,18 @@ def detection_job(jobs: list[tuple[int, str]], spec: str | None, fast: bool = Fa
     """Yield ("model", None, the model's calibrated params or None) once the model is
     loaded, then ("chunk", rec_id, partial Scores) while scoring, ("done", rec_id, Scores)."""
     from panns_core.audio.hashing import file_sha256
-    from panns_core.detection.device import choose_device, fast_mode
+    from panns_core.detection.engines import select_engine
     from panns_core.detection.inference import ScoreAssembly, iter_detect
 
     detector = load_model(spec)
     yield ("model", None, detector.postprocess)
-    # the precision and the audio hash key the score cache (app.model.detection)
-    precision = fast_mode(choose_device(None), fast, detector.module)
+    # the engine the command line would choose; its precision and the audio hash key the
+    # score cache (app.model.detection)
+    engine = select_engine(detector, fast=fast)
+    precision = engine.precision
     for rec_id, path in jobs:
         assembly = ScoreAssembly(detector)
-        for chunk in iter_detect(path, detector, body_seconds=BODY_SECONDS, fast=fast,
+        for chunk in iter_detect(path, detector, engine=engine, body_seconds=BODY_SECONDS,
                                  cancel=cancel):
             assembly.add(chunk)
             if chunk.is_last:

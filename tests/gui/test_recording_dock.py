@@ -205,7 +205,9 @@ def test_live_detection_uses_the_windows_model_on_the_fast_path(
     names = load_checkpoint(sed_checkpoint).labels
     assert panel.labels == names and set(panel.prob_curves) <= set(names)
     predictor = detector.detector.predictor
-    assert detector.precision == fast_mode(predictor.device, True, predictor.model) != "fp32"
+    # the fast path the engine measured on this CPU (exact where nothing beats it)
+    assert detector.precision == fast_mode(predictor.device, True, predictor.model)
+    assert detector.precision in ("fp32", "bf16", "int8")
     panel.toggle_pause()
     fifo.close()
     with qtbot.waitSignal(panel.finished, timeout=30000):
