@@ -1,7 +1,7 @@
 """The PANNs model family: registry, feature configs and builders.
 
-Importing this package is cheap (no torch); :func:`build_model` imports torch and
-torchlibrosa when it builds a model.
+Importing this package is cheap (no torch); :func:`build_model` imports torch when it
+builds a model (the front end is our own, :mod:`.frontend`: no librosa, scipy or numba).
 
     >>> from panns_core.models import build_model, architecture_spec
     >>> model = build_model("Cnn14_DecisionLevelMax")  # doctest: +SKIP

@@ -1,7 +1,8 @@
 """One parameterised implementation of the PANNs CNN family.
 
 ``PannsCNN`` covers every registered architecture: a log-mel front end
-(torchlibrosa), ``bn0`` over mel bins, a trunk (stacked :class:`ConvBlock`s or
+(:mod:`.frontend`: torchlibrosa's computation without importing librosa), ``bn0`` over
+mel bins, a trunk (stacked :class:`ConvBlock`s or
 MobileNetV1 features, optionally joined by the Wavegram branch), and a head that is
 either clip-level (tagging) or segment-level (sound event detection). In eval mode
 every path computes what the reference classes compute; the differences are
@@ -18,7 +19,6 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchlibrosa.augmentation import SpecAugmentation
 
 from .blocks import (
     AttBlock,
@@ -30,6 +30,7 @@ from .blocks import (
     mobilenet_v1_features,
 )
 from .config import FeatureConfig, min_samples_for
+from .frontend import LogmelFilterBank, SpecAugmentation, Spectrogram
 
 HEADS = ("clip", "max", "avg", "att")
 WAVEGRAM_HOP = 320  # samples per frame of the Wavegram branch (5 * 4 * 4 * 4)
@@ -379,22 +380,20 @@ def expand_segments(
 
 @functools.lru_cache(maxsize=8)
 def _front_end(fc: FeatureConfig) -> tuple[nn.Module, nn.Module]:
-    """torchlibrosa's STFT and mel filter bank for ``fc``, built once per config.
+    """The STFT and mel filter bank for ``fc`` (:mod:`.frontend`), built once per config.
 
-    Building the DFT matrix takes most of a second, so models copy this prototype.
-    It is always built on the CPU (torchlibrosa fills its weights from numpy), which
-    also lets a model be built on the "meta" device to check checkpoint keys cheaply.
+    Models copy this prototype. It is always built on the CPU (the weights come from
+    numpy), which also lets a model be built on the "meta" device to check checkpoint
+    keys cheaply.
     """
-    from torchlibrosa.stft import LogmelFilterBank, Spectrogram
-
     with torch.device("cpu"):
         spectrogram = Spectrogram(
             n_fft=fc.window_size, hop_length=fc.hop_size, win_length=fc.window_size,
-            window="hann", center=True, pad_mode="reflect", freeze_parameters=True,
+            center=True, pad_mode="reflect",
         )  # fmt: skip
         logmel = LogmelFilterBank(
             sr=fc.sample_rate, n_fft=fc.window_size, n_mels=fc.mel_bins, fmin=fc.fmin,
-            fmax=fc.fmax, ref=1.0, amin=1e-10, top_db=None, freeze_parameters=True,
+            fmax=fc.fmax, ref=1.0, amin=1e-10, top_db=None,
         )  # fmt: skip
     return spectrogram, logmel
 

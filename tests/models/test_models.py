@@ -145,6 +145,19 @@ def test_importing_models_does_not_import_torch() -> None:
     assert result.stdout.strip() == "False"
 
 
+def test_building_a_model_does_not_import_librosa() -> None:
+    """The front end is our own: no torchlibrosa, librosa, numba or scipy.signal at start."""
+    code = (
+        "import sys; from panns_core.models import build_model; "
+        "build_model('Cnn14_DecisionLevelMax'); "
+        "print(sorted({k.split('.')[0] for k in sys.modules} "
+        "& {'librosa', 'numba', 'torchlibrosa'}), 'scipy.signal' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[] False"
+
+
 # ----------------------------------------------------------------------- goldens
 @pytest.mark.parametrize(
     "golden_model", [_arch_param(a) for a in GOLDEN_ARCHS], indirect=True, ids=str
