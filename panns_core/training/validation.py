@@ -80,6 +80,14 @@ def segment_map(probs: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> 
     return float(np.mean(aps)) if aps else 0.0
 
 
+def _segment_logits(seg: torch.Tensor | None, clip: torch.Tensor,
+                    is_logit: bool) -> torch.Tensor:  # fmt: skip
+    """Segment logits as float32 on the CPU; a tagging model's window is one segment."""
+    if seg is None:
+        seg = clip[:, None, :] if is_logit else torch.logit(clip.float()[:, None, :], 1e-7)
+    return seg.float().cpu()
+
+
 class Validator:
     """Metrics of the current weights on the validation recordings.
 
@@ -102,6 +110,7 @@ class Validator:
         self.sliced = sliced
         self.audio = {} if sliced else {i: self._load(i) for i in self.indices}
         self.embeddings: dict[int, torch.Tensor] | None = None
+        self._prefetched: dict[int, torch.Tensor] = {}
 
     def _load(self, index: int) -> np.ndarray:
         from ..audio import load_audio
@@ -132,10 +141,12 @@ class Validator:
             threshold=self.config.threshold, median_seconds=self.config.median_seconds
         )
         estimated, reference, durations, losses, rows = [], [], {}, [], []
+        self._prefetched = self._prefetch()
         for index in self.indices:
             rec = self.recordings[index]
             probs = self._scores(index, rec, losses, rows)
             self._add_events(rec, probs, params, estimated, reference, durations)
+        self._prefetched = {}
         model.train(was)
         metrics = self._metrics(reference, estimated, durations, losses)
         probs, targets, weights = (np.concatenate(a) for a in zip(*rows))
@@ -149,10 +160,12 @@ class Validator:
         was = self.model.training
         self.model.eval()
         out = []
+        self._prefetched = self._prefetch()
         for index in self.indices:
             rec = self.recordings[index]
             probs = self._scores(index, rec, [], [])
             out.append((rec, probs[: self._kept(rec, probs)]))
+        self._prefetched = {}
         self.model.train(was)
         return out
 
@@ -179,18 +192,15 @@ class Validator:
             return probs
         windows, starts = self.windows(index)
         seg_probs, seg_t, seg_w = [], [], []
+        prefetched = self._prefetched.get(index) if self._prefetched else None
         for k in range(0, len(windows), _BATCH):
             if embeddings is not None:
-                seg, clip, is_logit = head_outputs(model, embeddings[index][k : k + _BATCH], False)
+                seg = _segment_logits(*head_outputs(model, embeddings[index][k : k + _BATCH],
+                                                    False))  # fmt: skip
+            elif prefetched is not None:
+                seg = prefetched[k : k + _BATCH]
             else:
-                with autocast_for(self.device, self.config.precision):
-                    out = model(torch.from_numpy(windows[k : k + _BATCH]).to(self.device))
-                seg = out.get("segmentwise_logits")
-                is_logit = "clipwise_logits" in out
-                clip = out["clipwise_logits"] if is_logit else out["clipwise_output"]
-            if seg is None:  # tagging model: the window is the segment
-                seg = clip[:, None, :] if is_logit else torch.logit(clip.float()[:, None, :], 1e-7)
-            seg = seg.float().cpu()
+                seg = self._window_logits(windows[k : k + _BATCH])
             for j, start in enumerate(starts[k : k + _BATCH]):
                 t, w = segment_targets(rec, start, seg.shape[1], seconds, n_labels, 1.0)
                 losses.append(float(bce(seg[j], torch.from_numpy(t), torch.from_numpy(w), True)))
@@ -201,6 +211,29 @@ class Validator:
         keep = self._kept(rec, probs)
         rows.append((probs[:keep], np.concatenate(seg_t)[:keep], np.concatenate(seg_w)[:keep]))
         return probs
+
+    def _window_logits(self, windows: np.ndarray) -> torch.Tensor:
+        """Segment logits (window, segment, label) of a batch of windows, on the CPU."""
+        with autocast_for(self.device, self.config.precision):
+            out = self.model(torch.from_numpy(windows).to(self.device))
+        is_logit = "clipwise_logits" in out
+        clip = out["clipwise_logits"] if is_logit else out["clipwise_output"]
+        return _segment_logits(out.get("segmentwise_logits"), clip, is_logit)
+
+    def _prefetch(self) -> dict[int, torch.Tensor]:
+        """Every validation window's segment logits, in batches across recordings (most
+        recordings are one window: one forward call per recording would waste the batch)."""
+        if self.sliced or self.embeddings is not None:
+            return {}
+        windows = {i: self.windows(i)[0] for i in self.indices}
+        items = [(i, k) for i in self.indices for k in range(len(windows[i]))]
+        parts: dict[int, list[torch.Tensor]] = {i: [] for i in self.indices}
+        for b in range(0, len(items), _BATCH):
+            batch = items[b : b + _BATCH]
+            x = np.stack([windows[i][k] for i, k in batch])
+            for (i, _), seg in zip(batch, self._window_logits(x)):
+                parts[i].append(seg)
+        return {i: torch.stack(v) for i, v in parts.items()}
 
     def _add_events(self, rec, probs, params, estimated, reference, durations) -> None:
         from ..detection.postprocess import scores_to_events
