@@ -109,7 +109,10 @@ def fine_tune(
 
     ``resume``: continue ``run_dir`` (default: the latest run of this project).
     ``name``: registry name of the result (default ``<project>-ft-<time>``).
+    ``config.time_budget`` counts from this call (loading the project and the base model
+    included).
     """
+    started = time.monotonic()
     import torch
 
     from ..annotations.store import ProjectStore
@@ -160,7 +163,7 @@ def fine_tune(
         trainer = Trainer(
             base_detector, labels=labels,
             recordings=recordings, config=config, run_dir=run_dir, parent=parent,
-            progress=progress, cancel=cancel,
+            progress=progress, cancel=cancel, started=started,
         )  # fmt: skip
         try:
             result = trainer.fit(resume=resume)

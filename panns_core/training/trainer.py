@@ -152,6 +152,7 @@ class Trainer:
         parent: str | None = None,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
+        started: float | None = None,
     ) -> None:
         self.model: nn.Module = base.module
         self.base_labels = list(base.labels)
@@ -163,7 +164,11 @@ class Trainer:
         self.progress = progress
         self.cancel = cancel
         self.rank, self.world = dist_info()
+        # the run's clock (time budget) starts at ``started`` (time.monotonic()), e.g. when
+        # the command started, else now
         self.fit_state = FitState(planned_epochs=config.epochs)
+        if started is not None:
+            self.fit_state.started = started
         self.postprocess: dict[str, Any] | None = None
         self.calibration: dict[str, Any] | None = None
 
