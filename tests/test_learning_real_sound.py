@@ -4,9 +4,9 @@ on part of the real soundscape corpus finds events in recordings it never saw, t
 own validation recordings and shipped with the model) and ``panns-sed evaluate``.
 
 Split by recording, fixed in advance: dev_0000-0059 to train (the trainer holds out its
-validation recordings among them), dev_0280-0299 held out. A few minutes on 2 cores
-(the training budget is ``TIME_BUDGET`` seconds). Measured figures: benchmarks/README.md
-("Learning").
+validation recordings among them), dev_0280-0299 held out. About four minutes on 2 cores
+(the training budget is ``TIME_BUDGET`` seconds). The full benchmark (240 / 60
+recordings, 900 s): benchmarks/bench_learning.py, figures in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from panns_core.cli import main
 CORPUS = Path(os.environ.get("PANNS_SOUNDSCAPES", "/work/shared/corpus/soundscapes"))
 TRAIN = [f"dev_{i:04d}.flac" for i in range(0, 60)]
 HELD_OUT = [f"dev_{i:04d}.flac" for i in range(280, 300)]
-TIME_BUDGET = 150
-#: Held-out event F1 (micro) must clear this. Measured on the shared 2-core CPU under
-#: load: see the module's figures in benchmarks/README.md; the margin covers a slower CPU.
+TIME_BUDGET = 240
+#: Held-out event F1 (micro) must clear this. Measured (2026-11-29, 2-core AMD EPYC with
+#: avx512_bf16, shared: load average ~4.4): event F1 0.232, segment F1 0.332, 228 s for
+#: the whole test; an untrained TinySED with calibrated thresholds scores ~0.01. The
+#: margin (more than 2x) covers a slower or busier CPU that gets fewer steps.
 MIN_EVENT_F1 = 0.10
 
 pytestmark = [
