@@ -1,10 +1,11 @@
 """Spectrogram tiles for the views, computed off the Qt thread (imports torch lazily).
 
-Log-mel tiles use the model's own front end (torchlibrosa Spectrogram + LogmelFilterBank
-with the model's :class:`~panns_core.models.FeatureConfig`), so the user sees what the
-model sees. A tile covers ``TILE_FRAMES`` frames; it is computed from the audio of its
-frames plus a margin, so it equals the same frames of a whole-file pass except where the
-file itself starts or ends.
+Log-mel tiles use the model's own front end (Spectrogram + LogmelFilterBank of
+:mod:`panns_core.models.frontend`, with the model's
+:class:`~panns_core.models.FeatureConfig`), so the user sees what the model sees. A tile
+covers ``TILE_FRAMES`` frames; it is computed from the audio of its frames plus a margin,
+so it equals the same frames of a whole-file pass except where the file itself starts or
+ends.
 """
 
 from __future__ import annotations
@@ -34,17 +35,17 @@ def front_end(feature_config):
         module = _FRONT_ENDS.get(feature_config)
         if module is None:
             torch = _torch_setup()
-            from torchlibrosa.stft import LogmelFilterBank, Spectrogram
+            from ..models.frontend import LogmelFilterBank, Spectrogram
 
             fc = feature_config
             module = torch.nn.Sequential(
                 Spectrogram(
                     n_fft=fc.window_size, hop_length=fc.hop_size, win_length=fc.window_size,
-                    window="hann", center=True, pad_mode="reflect", freeze_parameters=True,
+                    center=True, pad_mode="reflect",
                 ),
                 LogmelFilterBank(
                     sr=fc.sample_rate, n_fft=fc.window_size, n_mels=fc.mel_bins, fmin=fc.fmin,
-                    fmax=fc.fmax, ref=1.0, amin=1e-10, top_db=None, freeze_parameters=True,
+                    fmax=fc.fmax, ref=1.0, amin=1e-10, top_db=None,
                 ),
             ).eval()
             _FRONT_ENDS[feature_config] = module
