@@ -11,6 +11,7 @@ already computed (no model run); consecutive changes fold into one undo step.
 from __future__ import annotations
 
 import logging
+import weakref
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -283,7 +284,13 @@ class DetectionPanel(QWidget):
         if spec is None and self.model_combo.currentData() is None:
             return  # no model installed
         worker = Worker(model_calibration, spec)
-        worker.returned.connect(lambda params, spec=spec: self._model_params_known(spec, params))
+        panel = weakref.ref(self)  # the worker's signals must not keep the panel alive
+
+        def known(params, spec=spec) -> None:
+            if (alive := panel()) is not None:
+                alive._model_params_known(spec, params)
+
+        worker.returned.connect(known)
         worker.errored.connect(lambda error: log.debug("calibration not read: %s", error))
         worker.finished.connect(self._calibration_done)
         self._calibration_worker = worker
