@@ -33,6 +33,9 @@ REJECTED: Final = "rejected"
 ADDED: Final = "added"
 STATUSES: Final = (PROPOSED, ACCEPTED, EDITED, REJECTED, ADDED)
 HUMAN: Final = "human"
+#: the source of a clip tag (a weak label): an event spanning its whole recording that says
+#: the class occurs somewhere in it; training uses it through the clip loss only
+CLIP_TAG_SOURCE: Final = "clip-tag"
 
 EVENT_COLUMNS: Final = (
     "recording",

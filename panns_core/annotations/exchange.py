@@ -173,8 +173,11 @@ def plan_import(store, paths: Iterable[str | os.PathLike], *, format: str | None
                 item.format = format_name(format)
             else:
                 item.format = detect_format(decode(path.read_bytes(), str(path)), str(path))
-            events = read_annotations(path, item.format)
-            _match_recordings(store, events, path, fallback)
+            if item.format == "dcase" and _is_weak_label_file(path):
+                events = _clip_tags(store, path, fallback)
+            else:
+                events = read_annotations(path, item.format)
+                _match_recordings(store, events, path, fallback)
             item.recordings = tuple(sorted({int(r) for r in events["recording"]}))
             fresh = _not_in_project(store, events)
             item.already = len(events) - len(fresh)
@@ -185,6 +188,32 @@ def plan_import(store, paths: Iterable[str | os.PathLike], *, format: str | None
             item.error = str(error)
         items.append(item)
     return items
+
+
+def _is_weak_label_file(path: Path) -> bool:
+    """A DCASE weak-label TSV (``filename<TAB>event_labels``, no times)?"""
+    from .formats._common import decode
+    from .formats.dcase import WEAK_HEADER
+
+    first = decode(path.read_bytes()[:4096], str(path)).lstrip().split("\n", 1)[0]
+    return tuple(c.strip().lower() for c in first.split("\t")) == WEAK_HEADER
+
+
+def _clip_tags(store, path: Path, fallback: int | None) -> pd.DataFrame:
+    """The clip tags of a weak-label file as events spanning their recordings
+    (source :data:`~panns_core.events.CLIP_TAG_SOURCE`), recording = project id as text."""
+    from ..events import ADDED, CLIP_TAG_SOURCE, make_events
+    from .formats import read_weak_labels
+
+    tags = read_weak_labels(path)
+    rows = pd.DataFrame(
+        [{"recording": name, "label": label} for name, labels in tags.items()
+         for label in dict.fromkeys(labels)], columns=["recording", "label"])  # fmt: skip
+    _match_recordings(store, rows, path, fallback)
+    durations = {r.id: r.duration for r in store.recordings()}
+    rows["onset"] = 0.0
+    rows["offset"] = [float(durations[int(r)] or 0.0) for r in rows["recording"]]
+    return make_events(rows, source=CLIP_TAG_SOURCE, status=ADDED)
 
 
 def _match_recordings(store, events: pd.DataFrame, path: Path, fallback: int | None) -> None:

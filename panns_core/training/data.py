@@ -43,12 +43,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TrainingError
-from ..events import ACCEPTED, ADDED, EDITED, PROPOSED, REJECTED
+from ..events import ACCEPTED, ADDED, CLIP_TAG_SOURCE, EDITED, PROPOSED, REJECTED
 
 POSITIVE_STATUSES = (ACCEPTED, EDITED, ADDED)
-#: ``source`` of an event that is a clip tag (a weak label: the class is somewhere in
-#: the recording; the event spans the whole recording)
-CLIP_TAG_SOURCE = "clip-tag"
 
 
 @dataclass(frozen=True)

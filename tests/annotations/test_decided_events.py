@@ -109,3 +109,25 @@ def test_import_adds_only_events_the_project_lacks(tmp_path):
     write_annotations(third, b, "dcase")
     store.apply(import_operation(store, plan_import(store, [a, b])))
     assert (store.events(rec)["label"] == "Cat").sum() == 1
+
+
+def test_a_weak_label_file_imports_as_clip_tags_the_trainer_reads(tmp_path):
+    """DCASE weak labels (no times) become clip tags spanning their recordings."""
+    from panns_core.annotations.formats import write_weak_labels
+    from panns_core.events import CLIP_TAG_SOURCE
+    from panns_core.training.data import from_project
+
+    store, rec = _store(tmp_path)
+    name = store.recording(rec).path.name
+    path = write_weak_labels({name: ["Dog", "Bird", "Dog"]}, tmp_path / "weak.tsv")
+    (item,) = plan_import(store, [path])
+    assert item.ok and item.n_events == 2 and item.recording_ids() == [rec]
+    store.apply(import_operation(store, [item]))
+    tags = store.events(rec).sort_values("label")
+    assert list(tags["label"]) == ["Bird", "Dog"]
+    assert set(tags["source"]) == {CLIP_TAG_SOURCE} and set(tags["status"]) == {ev.ADDED}
+    assert (tags["onset"] == 0).all() and np.allclose(tags["offset"], 20.0)
+    # imported again: nothing twice
+    assert plan_import(store, [path])[0].already == 2
+    recordings, labels = from_project(store)
+    assert {"Bird", "Dog"} <= set(labels) and len(recordings) == 1
