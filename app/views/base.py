@@ -14,8 +14,8 @@ from __future__ import annotations
 import weakref
 
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QTextOption
+from PySide6.QtCore import QEvent, QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QTextOption
 from PySide6.QtWidgets import QGraphicsItem
 
 from ..model import Document
@@ -196,6 +196,28 @@ class TimeView(pg.PlotWidget):
         self.document.time_selection = (down.x(), pos.x())
         if event.isFinish() and self.document.time_selection:
             self.document.cursor = self.document.time_selection[0]
+
+    # ------------------------------------------------------------ fast drags
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        """Replay the release point as the last move before the release.
+
+        pyqtgraph drops moves closer than ``mouseRateLimit`` (10 ms) to the previous one,
+        so a fast real drag (press, a flick, release within a few ms) reached the views
+        as a click at the press point and the drawn, moved or resized event was lost.
+        The replayed move (past the rate limit) lets the scene start or finish the drag
+        where the button came up; a press and release at one point stays a click.
+        """
+        scene = self.scene()
+        held = event.buttons() | event.button()
+        if scene is not None and event.button() != Qt.MouseButton.NoButton \
+                and getattr(scene, "clickEvents", None):
+            move = QMouseEvent(QEvent.Type.MouseMove, event.position(),
+                               event.globalPosition(), Qt.MouseButton.NoButton, held,
+                               event.modifiers())
+            if hasattr(scene, "_lastMoveEventTime"):
+                scene._lastMoveEventTime = 0  # not dropped by the rate limit
+            self.mouseMoveEvent(move)
+        super().mouseReleaseEvent(event)
 
     # ----------------------------------------------------------------- helpers
     def pixels_wide(self) -> int:

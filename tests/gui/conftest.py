@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from panns_core.data import resource_path
@@ -70,19 +71,32 @@ def _send(widget, kind, pos: QPoint, button, buttons, modifiers) -> None:
     QApplication.sendEvent(widget, event)
 
 
+#: a person's mouse reports moves some 8-16 ms apart; pyqtgraph drops moves closer than
+#: its ``mouseRateLimit`` (100/s = 10 ms) to the previous one
+MOVE_INTERVAL_MS = 15
+
+
 def mouse_drag(view, start: tuple[float, float], stop: tuple[float, float],
                button=Qt.MouseButton.LeftButton, modifiers=Qt.KeyboardModifier.NoModifier,
                steps: int = 6) -> None:
-    """Press at ``start`` (data coordinates: seconds, y), move in steps, release."""
+    """A drag as a person makes it (data coordinates: seconds, y): the pointer arrives
+    at ``start``, the button goes down, the mouse moves in ``steps`` timed moves
+    (:data:`MOVE_INTERVAL_MS` apart, so none is dropped by the rate limit) and the
+    button comes up at ``stop``. (tests/gui/test_fast_drags.py checks the window also
+    takes a drag made faster than that.)"""
     viewport = view.viewport()
     a = view.view_to_widget(*start).toPoint()
     b = view.view_to_widget(*stop).toPoint()
+    none = Qt.MouseButton.NoButton
+    _send(viewport, QEvent.Type.MouseMove, a, none, none, modifiers)
+    QTest.qWait(MOVE_INTERVAL_MS)
     _send(viewport, QEvent.Type.MouseButtonPress, a, button, button, modifiers)
     for i in range(1, steps + 1):
+        QTest.qWait(MOVE_INTERVAL_MS)
         p = a + (b - a) * (i / steps)
-        _send(viewport, QEvent.Type.MouseMove, p, Qt.MouseButton.NoButton, button, modifiers)
-    _send(viewport, QEvent.Type.MouseButtonRelease, b, button, Qt.MouseButton.NoButton,
-          modifiers)
+        _send(viewport, QEvent.Type.MouseMove, p, none, button, modifiers)
+    QTest.qWait(MOVE_INTERVAL_MS)
+    _send(viewport, QEvent.Type.MouseButtonRelease, b, button, none, modifiers)
     QApplication.processEvents()
 
 
