@@ -184,7 +184,17 @@ def test_resample_arrays():
     x = np.random.default_rng(1).standard_normal((4410, 2)).astype(np.float32)
     y = resample(x, 44100, 16000)
     assert y.shape == (1600, 2) and y.dtype == np.float32
-    assert resample(x[:, 0], 16000, 16000) is not x
+    # the same rate: the samples unchanged, as float32, in a new array (the caller may
+    # write into it without touching the input)
+    column = x[:, 0].astype(np.float64)
+    same = resample(column, 16000, 16000)
+    assert same.dtype == np.float32 and same.shape == column.shape
+    np.testing.assert_array_equal(same, column.astype(np.float32))
+    mono = np.ascontiguousarray(x[:, 0])
+    same = resample(mono, 16000, 16000)
+    assert not np.shares_memory(same, mono)
+    same[:] = 0.0
+    assert np.any(mono != 0.0)
     with pytest.raises(ValueError):
         resample(x, 0, 16000)
     with pytest.raises(ValueError):

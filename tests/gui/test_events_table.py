@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -84,13 +82,9 @@ def test_rows_follow_the_document_and_sort_by_header_click(panel, doc):
     # second click: descending by label, ties still in onset order
     QTest.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
                      Qt.KeyboardModifier.NoModifier, QPoint(x, header.height() // 2))
-    key = frame["label"].str.casefold()
-    expected = frame.assign(key=key, neg=-frame["onset"]).sort_values(
-        ["key"], ascending=False, kind="stable")
-    got = frame.set_index("id").loc[_visible_ids(panel)]
-    assert list(got["label"].str.casefold()) == sorted(key, reverse=True)
-    for _, group in got.groupby("label", sort=False):
-        assert group["onset"].is_monotonic_increasing
+    expected = frame.assign(key=frame["label"].str.casefold()).sort_values(
+        ["key", "onset", "id"], ascending=[False, True, True])["id"].tolist()
+    assert _visible_ids(panel) == expected
 
     # confidence descending: NaN (human events) go last
     panel.table.sortByColumn(KEYS.index("confidence"), Qt.SortOrder.DescendingOrder)
@@ -205,30 +199,29 @@ def test_edit_label_and_note_cells_are_undoable(panel, doc, qtbot):
     assert panel.model.index(r, KEYS.index("label")).data() == before["label"]
 
 
-def test_ten_thousand_events_stay_fast(panel, doc):
+def test_ten_thousand_events_sort_filter_select_and_paint(panel, doc):
+    """10,000 rows behave as 200 do (how fast: benchmarks/bench_suite_speed.py)."""
     doc.store.add_events(_events(10_000, seed=5), doc.recording.id)
+    frame = doc.annotations
     assert panel.model.rowCount() == 10_000
-    t0 = time.perf_counter()
     panel.table.sortByColumn(KEYS.index("label"), Qt.SortOrder.DescendingOrder)
     QApplication.processEvents()
-    sort_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    expected = frame.assign(key=frame["label"].str.casefold()).sort_values(
+        ["key", "onset", "id"], ascending=[False, True, True])["id"].tolist()
+    assert _visible_ids(panel) == expected
     QTest.keyClicks(panel.search, "dog")
     QApplication.processEvents()
-    filter_seconds = (time.perf_counter() - t0) / 3  # three keystrokes
-    t0 = time.perf_counter()
-    doc.selection = _visible_ids(panel)[::3]
+    dogs = frame[frame["label"] == "Dog"]
+    assert len(dogs) > 1000
+    # "dog" matches the label Dog only (notes are n<i>, the source model-x)
+    assert _visible_ids(panel) == dogs.sort_values(["onset", "id"])["id"].tolist()
+    chosen = _visible_ids(panel)[::3]
+    doc.selection = chosen
     QApplication.processEvents()
-    select_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    panel.table.viewport().repaint()
-    paint_seconds = time.perf_counter() - t0
-    print(f"10k events: sort {sort_seconds * 1000:.0f} ms, filter {filter_seconds * 1000:.0f} "
-          f"ms/key, select {select_seconds * 1000:.0f} ms, paint {paint_seconds * 1000:.0f} ms")
-    # generous bounds (measured numbers are printed and in the README): they catch
-    # per-row widgets or quadratic work, not a slow or busy machine
-    assert sort_seconds < 5 and filter_seconds < 5
-    assert select_seconds < 10 and paint_seconds < 5
+    rows = {index.row() for index in panel.table.selectionModel().selectedRows()}
+    assert sorted(panel.model.event_id(r) for r in rows) == sorted(chosen)
+    panel.table.viewport().repaint()  # paints without error with 10k rows behind it
+    assert f"{len(dogs):,} of 10,000 events shown" in panel.counter.text()
 
 
 def test_table_docked_in_the_window_plays_and_relabels(make_main_window, qtbot, demo_path):

@@ -105,7 +105,7 @@ def model_server(reference_dir, tmp_path, monkeypatch):
 
 
 def test_model_manager_download_progress_cancel_resume(make_main_window, qtbot,
-                                                       model_server):
+                                                       model_server, app_home):
     from app.dialogs.model_manager import ModelManagerDialog
 
     window = make_main_window()
@@ -129,6 +129,11 @@ def test_model_manager_download_progress_cancel_resume(make_main_window, qtbot,
     assert worker.is_cancelled
     assert "cancelled" in dialog.info.text()
     assert not dialog.rows()[0]["installed"]
+    # the cancelled transfer kept what it received (at most the quarter the server sent)
+    (part,) = app_home.rglob("*.part")
+    kept = part.stat().st_size
+    data = next(iter(model_server.files.values()))
+    assert 0 < kept <= len(data) // 4
 
     model_server.release.clear()
     dialog.select_name("Cnn6")
@@ -136,8 +141,12 @@ def test_model_manager_download_progress_cancel_resume(make_main_window, qtbot,
     qtbot.waitUntil(lambda: dialog.worker is None, timeout=60000)
     assert dialog.info.text() == "Installed Cnn6."
     assert dialog.rows()[0]["installed"]
-    # the second request resumed where the cancelled one stopped
-    assert model_server.ranges()[-1] is not None
+    # the second request resumed where the cancelled one stopped, and the file is whole
+    assert model_server.ranges()[-1] == f"bytes={kept}-"
+    assert not part.exists()
+    from panns_core.hub.installed import get_registry
+
+    assert get_registry().get_model("Cnn6").path.read_bytes() == data
     assert window.panels["detection"].model_combo.findData("Cnn6") >= 0
     dialog.close()
 
