@@ -37,25 +37,32 @@ def test_document_imports_no_qt():
 
 
 def test_emitters_fire_on_change_only_and_hold_methods_weakly():
+    seen = []  # outside the listeners: what a collected listener would have added
+
     class Listener:
-        def __init__(self):
-            self.seen = []
+        def __init__(self, name):
+            self.name = name
 
         def on(self, event):
-            self.seen.append(event.value)
+            seen.append((self.name, event.value))
 
     group = EmitterGroup(None, ("x",))
-    listener = Listener()
+    listener = Listener("first")
     group.x.connect(listener.on)
     group.x.emit(1)
     with group.blocker():
         group.x.emit(2)
-    assert listener.seen == [1]
+    assert seen == [("first", 1)]
     assert group.x.callback_count == 1
     del listener
     gc.collect()
     assert group.x.callback_count == 0
-    group.x.emit(3)  # a dead listener is dropped, not called
+    # a dead listener is dropped, not called; a live one connected after it still is
+    other = Listener("second")
+    group.x.connect(other.on)
+    group.x.emit(3)
+    assert seen == [("first", 1), ("second", 3)]
+    assert len(group.x._refs) == 1  # the dead reference is gone, not kept forever
 
 
 def test_cursor_view_range_and_selection_rules(doc):
