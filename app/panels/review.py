@@ -283,6 +283,12 @@ class ReviewPanel(QWidget):
             f"({offset - onset:.2f} s)<br>status: <b>{row['status']}</b>")
 
     def _on_annotations(self, _event) -> None:
+        event_id = self.current_id
+        if event_id is not None and event_id not in set(self.document.annotations["id"]):
+            # the event under review was deleted or replaced (a threshold change, an
+            # undo): go on to the next one still there, or finish
+            self._go(self.index, forward=True)
+            return
         self._update()
 
     def _on_recording(self, _event) -> None:

@@ -123,3 +123,32 @@ def test_review_without_proposals_says_so(make_main_window, qtbot, demo_path):
     assert panel.start() is False
     assert not panel.active
     assert "Run detection" in window.statusBar().currentMessage()
+
+
+def test_the_event_under_review_deleted_or_replaced_moves_on(make_main_window, qtbot,
+                                                             demo_path):
+    """Found by the monkey (tests/gui/monkey.py, seeds 203 and 204): a threshold change
+    while reviewing replaced the proposals and the review panel raised KeyError from
+    inside the edit, so the edit never reached the undo history."""
+    window, doc = _window_with_proposals(make_main_window, qtbot, demo_path)
+    panel = window.panels["review"]
+    panel.autoplay.setChecked(False)
+    assert panel.start()
+    queue = list(panel.queue)
+    first = panel.current_id
+    assert first == queue[0] and doc.selection == {first}
+    doc.delete_events([first])  # (the Delete key is the review's too: the document call)
+    assert window.last_error is None
+    assert panel.active and panel.current_id == queue[1]
+    assert doc.selection == {queue[1]}
+    assert "Event 2 of 6" in panel.counter.text()
+    doc.undo()  # the deleted one is back: undo recorded the delete
+    assert first in set(doc.annotations["id"])
+    # every proposal replaced at once (what a threshold change does): the review ends
+    doc.apply_detection(ev.make_events([
+        {"onset": 15.0, "offset": 16.0, "label": "Dog", "confidence": 0.4}],
+        source="tiny", status=ev.PROPOSED), live=True)
+    assert window.last_error is None
+    assert not panel.active and panel.current_id is None
+    doc.undo()
+    assert set(doc.annotations["id"]) >= set(queue)
