@@ -225,8 +225,8 @@ class MainWindow(QMainWindow):
         self.menus["File"].addSeparator()
         add("File", "&Quit", self.close, QKeySequence.StandardKey.Quit)
         # Edit
-        self.undo_action = add("Edit", "&Undo", self.document.undo, QKeySequence.StandardKey.Undo)
-        self.redo_action = add("Edit", "&Redo", self.document.redo, "Ctrl+Shift+Z")
+        self.undo_action = add("Edit", "&Undo", self.undo, QKeySequence.StandardKey.Undo)
+        self.redo_action = add("Edit", "&Redo", self.redo, "Ctrl+Shift+Z")
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         self.menus["Edit"].addSeparator()
         add("Edit", "&Delete selected events", self.document.delete_events, "Delete")
@@ -617,6 +617,16 @@ class MainWindow(QMainWindow):
             self.guard(self.open_paths, paths)
 
     # ------------------------------------------------------------------ editing
+    def undo(self) -> None:
+        """Ctrl+Z: a re-derivation the controls still hold back (they wait for more
+        changes) is applied first, so the undo takes back what the user did last."""
+        self.panels["detection"].flush()
+        self.document.undo()
+
+    def redo(self) -> None:
+        self.panels["detection"].flush()
+        self.document.redo()
+
     def accept_selected(self) -> None:
         self.document.accept()
         self.step_event(1, only_if_single=True)

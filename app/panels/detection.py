@@ -131,6 +131,7 @@ class DetectionPanel(QWidget):
         self._rederive_timer.setSingleShot(True)
         self._rederive_timer.setInterval(250)
         self._rederive_timer.timeout.connect(self._rederive)
+        self._rederive_after_run = False  # a re-derivation was skipped while a run went on
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -417,6 +418,12 @@ class DetectionPanel(QWidget):
             self.progress.setValue(1000)
             self.document.status("Detection finished.")
         self._update_buttons()
+        if self._rederive_after_run or self._rederive_timer.isActive():
+            # params changed while the run went on (e.g. the model's calibrated ones):
+            # the current recording's events follow them now, as one step after the run's
+            self._rederive_after_run = False
+            self._rederive_timer.stop()
+            self._rederive()
         self.finished.emit()
 
     # ------------------------------------------------------------------ params
@@ -497,7 +504,10 @@ class DetectionPanel(QWidget):
 
     def _rederive(self) -> None:
         doc = self.document
-        if doc.scores is None or doc.recording is None or self.running:
+        if self.running:
+            self._rederive_after_run = True  # the run's end applies it (_on_finished)
+            return
+        if doc.scores is None or doc.recording is None:
             return
         try:
             n = doc.rederive_events()

@@ -151,3 +151,32 @@ def test_cancel_detection_halfway(make_main_window, qtbot, demo_path, sed_checkp
     panel.run()
     qtbot.waitUntil(lambda: not panel.running, timeout=120000)
     assert panel.progress.format() == "done"
+
+
+def test_undo_right_after_a_threshold_change_undoes_that_change(make_main_window, qtbot,
+                                                                demo_path, sed_checkpoint):
+    """Found by the monkey (tests/gui/monkey.py): a re-derivation still pending (the
+    controls wait 250 ms for more changes) when Ctrl+Z came fired after the undo, so
+    the undo took back the step before it, the re-derivation then cleared the redo
+    stack, and the window showed events of the new threshold after an 'undo'."""
+    window = make_main_window()
+    window.open_files([demo_path])
+    doc = window.document
+    panel = _install_model(window, sed_checkpoint)
+    panel.run()
+    qtbot.waitUntil(lambda: not panel.running, timeout=120000)
+    detected = _events_key(doc.annotations)
+    assert len(detected) > 0
+    panel.threshold_spin.setValue(0.8)  # the re-derivation is pending, not applied yet
+    window.activateWindow()
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.wait(600)  # past the re-derivation's delay
+    # the undo took back the threshold's re-derivation, not the detection run
+    pd.testing.assert_frame_equal(_events_key(doc.annotations), detected)
+    assert doc.history.can_redo and doc.history.undo_texts == [
+        f"Detection on demo.flac: {len(detected)} proposed event(s)"]
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier
+                   | Qt.KeyboardModifier.ShiftModifier)
+    high = scores_to_events(doc.scores, doc.params)
+    pd.testing.assert_frame_equal(_events_key(doc.annotations), _events_key(high))
+    assert len(high) < len(detected)
