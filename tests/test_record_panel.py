@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -151,14 +150,12 @@ def test_live_detection_toggle_draws_probabilities(qtbot, tmp_path, fifo):
     assert panel.start_recording()
     qtbot.mouseClick(panel.detect_box, Qt.MouseButton.LeftButton)
     assert panel.detect_box.isChecked() and panel.prob_plot.isVisible() and made
-    started = time.monotonic()
     for _ in range(4):
         fifo.feed(5)
         qtbot.wait(50)
     rec = panel.recorder
     qtbot.waitUntil(lambda: rec.frames == 20 * BLOCK)
     qtbot.waitUntil(lambda: max(panel.live_probabilities, default=0) >= 1.12, timeout=60000)
-    assert time.monotonic() - started < 20
     assert set(panel.prob_curves) <= set(labels) and len(panel.prob_curves) == 5
     qtbot.mouseClick(panel.detect_box, Qt.MouseButton.LeftButton)
     assert panel.detector is None and not made[0].running

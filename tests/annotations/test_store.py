@@ -6,7 +6,6 @@ import hashlib
 import math
 import shutil
 import sqlite3
-import time
 from pathlib import Path
 
 import numpy as np
@@ -311,31 +310,28 @@ def test_random_edit_sequences_undo_and_redo_exactly(wav: Path, steps: list) -> 
         assert snapshot(store) == state
 
 
-def test_bulk_insert_of_100000_detections_is_fast(tmp_path: Path, wav: Path) -> None:
+def test_bulk_insert_of_100000_detections(tmp_path: Path, wav: Path) -> None:
+    """100,000 detections go in as one operation (one transaction, one undo step) and
+    come back whole (how fast: benchmarks/bench_suite_speed.py, numbers in the README)."""
     store = ProjectStore(tmp_path / "bulk.panns")
     rec = store.add_recording(wav)
     frame = some_events(100_000, seed=9)
-    cpu, wall = time.process_time(), time.perf_counter()
     op = store.make_add_events(frame, rec)
     undo = store.apply(op)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     assert len(undo.ids) == 100_000
     assert store.count_events(rec)[PROPOSED] == 100_000
-    # The floor on this machine right now: the same rows into a bare table, no index.
-    bare = sqlite3.connect(tmp_path / "bare.sqlite", isolation_level=None)
-    bare.execute(f"CREATE TABLE t ({', '.join(f'c{i}' for i in range(len(op.rows[0])))})")
-    floor = time.process_time()
-    bare.execute("BEGIN")
-    bare.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(op.rows[0]))})", op.rows)
-    bare.execute("COMMIT")
-    floor = time.process_time() - floor
-    bare.close()
-    print(f"100,000 events: {cpu:.3f} s CPU, {wall:.3f} s wall (bare table: {floor:.3f} s CPU)")
-    # Relative to the bare-table floor measured in the same run, so a slow or shared machine
-    # does not decide the result (the absolute number is in the README: 0.8 s CPU).
-    assert cpu < 4 * floor + 0.2
+    back = store.events(rec).sort_values(["onset", "offset", "label"]).reset_index(drop=True)
+    want = frame.sort_values(["onset", "offset", "label"]).reset_index(drop=True)
+    np.testing.assert_allclose(back["onset"], want["onset"])
+    np.testing.assert_allclose(back["offset"], want["offset"])
+    assert list(back["label"]) == list(want["label"])
     window = store.events(rec, start=40.0, end=41.0)
     assert ((window.onset <= 41.0) & (window.offset >= 40.0)).all() and len(window) > 0
+    inside = (frame["onset"] <= 41.0) & (frame["offset"] >= 40.0)
+    assert len(window) == int(inside.sum())
+    store.apply(undo)  # one step takes all of them out again
+    assert sum(store.count_events(rec).values()) == 0
+    assert store.integrity_check() == "ok"
 
 
 def test_relocate_finds_moved_files_by_content(tmp_path: Path) -> None:

@@ -8,8 +8,6 @@ the window mid-recording keeps the file in the project.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -166,11 +164,12 @@ def test_closing_the_window_while_recording_keeps_the_file_and_its_tags(
     qtbot.waitUntil(lambda: "Dog" in rec.open_tags)
     fifo.pace()  # a live input keeps delivering while the window closes
     qtbot.waitUntil(lambda: rec.frames >= 10 * BLOCK)
-    started = time.monotonic()
     window.close()
-    assert time.monotonic() - started < 2.0  # the device let go of its stream
+    # the device let go of its stream within the recorder's own wait (not abandoned to
+    # a hung driver) and the recording is stopped, whatever the machine's speed
+    assert not panel.stream_abandoned and not rec.stream_abandoned
+    assert rec.state.value == "stopped"
     fifo.close()
-    assert not panel.stream_abandoned
 
     store = ProjectStore(project)
     try:
