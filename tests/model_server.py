@@ -36,6 +36,8 @@ class ModelServer:
         self.script: list[str] = []
         self.log: list[tuple[str, str, str | None]] = []
         self.release = threading.Event()
+        self.stall_seconds = 10.0  # how long a stall lasts unless released
+        self.stalls_outlived = 0  # stalls that ran their full length (the client waited)
         self._lock = threading.Lock()
         server = self
 
@@ -72,6 +74,11 @@ class ModelServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
+    def _stall(self) -> None:
+        if not self.release.wait(self.stall_seconds):
+            with self._lock:
+                self.stalls_outlived += 1
+
     def _next_mode(self) -> str:
         with self._lock:
             return self.script.pop(0) if self.script else "ok"
@@ -83,7 +90,7 @@ class ModelServer:
         path = urlsplit(h.path).path  # absolute-form paths come through a proxy
         name = unquote(path.rsplit("/", 1)[-1])
         if mode == "stall_headers":
-            self.release.wait(10)
+            self._stall()
             return
         if mode in ("404", "500") or name not in self.files:
             code = 404 if mode == "404" or name not in self.files else 500
@@ -121,7 +128,7 @@ class ModelServer:
         if mode == "stall":
             h.wfile.write(body[: len(body) // 4])
             h.wfile.flush()
-            self.release.wait(10)
+            self._stall()
             return
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             h.wfile.write(body)
