@@ -468,11 +468,18 @@ class ImportDialog(QDialog):
             return 0
         op = import_operation(doc.store, good)
         n = len(op.rows)
+        if self.add_labels.isChecked():
+            # the files' new labels join the vocabulary in the same undo step
+            from panns_core.annotations.store import Batch
+            from panns_core.annotations.store.vocabulary import AddLabels
+
+            known = {entry.name for entry in doc.store.labels()}
+            labels = [label for i in good for label in i.events["label"]]
+            missing = [label for label in dict.fromkeys(labels) if label not in known]
+            if missing:
+                op = Batch((op, AddLabels.named(missing)))
         doc.apply(op, f"Import {n} event(s)")
         doc.history.seal()
-        if self.add_labels.isChecked():
-            labels = [label for i in good for label in i.events["label"]]
-            doc.ensure_labels(labels)
         self.imported = n
         doc.status(f"Imported {n} event(s) from {len(good)} file(s).")
         return n

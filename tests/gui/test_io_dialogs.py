@@ -184,3 +184,24 @@ def test_menu_opens_export_dialog(make_main_window, qtbot, demo_path, tmp_path):
     assert seen == ["Export annotations"]
     # accepted and added; the proposed Dog is not ticked by default, rejected never
     assert dest.read_text().count("demo.flac") == 2
+
+
+def test_undoing_an_import_takes_its_new_labels_out_of_the_vocabulary(
+        make_main_window, qtbot, demo_path, tmp_path):
+    """Undo to the start restores the project (the monkey's rule): the labels an import
+    added to the vocabulary ("add labels") leave it again with the import's undo."""
+    window, doc = _window(make_main_window, qtbot, demo_path)
+    before = [e.name for e in doc.vocabulary()]
+    path = tmp_path / "new.txt"
+    path.write_text("1.0\t2.0\tCuckoo\n3.0\t4.0\tWoodpecker\n")
+    importer = ImportDialog(doc, window, paths=[path])
+    importer.target_combo.setCurrentIndex(importer.target_combo.findData(doc.recording.id))
+    assert importer.add_labels.isChecked()
+    assert importer.import_files() == 2
+    assert {"Cuckoo", "Woodpecker"} <= {e.name for e in doc.vocabulary()}
+    doc.undo()
+    assert [e.name for e in doc.vocabulary()] == before
+    assert doc.annotations[KEYS].merge(pd.DataFrame({"label": ["Cuckoo"]})).empty
+    doc.redo()
+    assert {"Cuckoo", "Woodpecker"} <= {e.name for e in doc.vocabulary()}
+    assert len(doc.annotations) == 6
