@@ -58,6 +58,7 @@ def sed_scores_eval_writable() -> None:
         )
 
     onset_offset_curves._writable_inputs = True  # type: ignore[attr-defined]
+    onset_offset_curves._original = original  # type: ignore[attr-defined] # tests compare
     statistics.onset_offset_curves = onset_offset_curves
 
 
