@@ -304,6 +304,9 @@ class Monkey:
             table["post-processing"] = (2.5, self.postprocess)
         if self.exported and has_rec:
             table["import"] = (0.7, self.import_)
+        if has_rec:
+            table["import new labels"] = (0.4, self.import_new_labels)
+            table["close while detecting"] = (0.2, self.close_while_detecting)
         if len(doc.recordings) > 1:
             table["switch recording"] = (1.5, self.switch_recording)
             table["remove recording"] = (0.2, self.remove_recording)
@@ -348,6 +351,16 @@ class Monkey:
         QTest.mouseClick(panel.viewport(), LEFT, NO_MODS, rect.center())
         QApplication.processEvents()
         return item.text(0)
+
+    def close_while_detecting(self) -> str:
+        """Ctrl+D, then close the window at once (the run is cancelled; its finished
+        recordings' events are kept) and reopen the project."""
+        key(self.window, Qt.Key.Key_D, CTRL | SHIFT if self.rng.random() < 0.5 else CTRL)
+        QTest.qWait(self.rng.randrange(0, 400))
+        self.close_window(self.window)
+        self.window = None
+        self._open()
+        return ""
 
     def remove_recording(self) -> str:
         doc = self.window.document
@@ -607,6 +620,29 @@ class Monkey:
         finally:
             dialog.deleteLater()
         return f"{path.name}: {n} event(s)"
+
+    def import_new_labels(self) -> str:
+        """An Audacity label file for the current recording, labels new and old."""
+        from app.dialogs.io_dialogs import ImportDialog
+
+        doc = self.window.document
+        path = self.exports / f"labels-{self.stats.actions}.txt"
+        lines = []
+        for _ in range(self.rng.randrange(1, 4)):
+            a = self.rng.uniform(0, doc.duration - 0.5)
+            b = min(doc.duration, a + self.rng.uniform(0.2, 3.0))
+            label = self.rng.choice([*LABELS, "Cuckoo", "Woodpecker", "Frog"])
+            lines.append(f"{a:.6f}\t{b:.6f}\t{label}")
+        path.write_text("\n".join(lines) + "\n")
+        dialog = ImportDialog(doc, self.window, paths=[path])
+        try:
+            dialog.target_combo.setCurrentIndex(
+                dialog.target_combo.findData(doc.recording.id))
+            dialog.add_labels.setChecked(self.rng.random() < 0.7)
+            n = dialog.import_files()
+        finally:
+            dialog.deleteLater()
+        return f"{n} event(s): " + ", ".join(line.split("\t")[2] for line in lines)
 
     # ------------------------------------------------------------------ checks
     def check(self) -> None:
