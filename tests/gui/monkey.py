@@ -682,6 +682,13 @@ class Monkey:
         self._check_track(on_disk)
         if set(doc.selection) - set(shown["id"]):
             self.fail(f"selected ids {sorted(doc.selection)} are not all shown")
+        review = window.panels["review"]
+        if review.current_id is not None and review.current_id not in set(shown["id"]):
+            self.fail(f"the review shows event {review.current_id}, which is gone")
+        history = doc.history
+        if (window.undo_action.isEnabled(), window.redo_action.isEnabled()) != (
+                history.can_undo, history.can_redo):
+            self.fail("the Undo/Redo menu entries disagree with the history")
         if [r.id for r in doc.recordings] != [r[0] for r in state["recordings"]]:
             self.fail("the recordings list differs from the project file")
 
