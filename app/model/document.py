@@ -87,7 +87,7 @@ class Document:
         self.viewport = Viewport()
         self.selection_model = Selection(self._known_ids)
         self.detection = Detection()
-        self.history = History(self._apply_raw)
+        self.history = History(self._apply_history)
         self.events = EmitterGroup(self, OWN_EMITTERS)
         for model in (self.selection_model, self.viewport, self.detection, self.history):
             for emitter in model.events:
@@ -359,16 +359,56 @@ class Document:
         if change.listed:
             before = [r.id for r in self._recordings]
             self._reload_recordings()
-            now = [r.id for r in self._recordings]
-            if self._recording is not None and self._recording.id not in now:
-                # the current one was removed: show the one after it (else before it)
-                at = before.index(self._recording.id)
-                later = [i for i in before[at + 1:] if i in now]
-                earlier = [i for i in before[:at] if i in now]
-                self.set_recording((later or earlier[::-1] or [None])[0])
+            self._follow_removed(before)
         elif self._recording is not None and self._recording.id in change.recordings:
             self.refresh_annotations(change.added | change.removed | change.updated)
         self.events.edits.emit(change)
+
+    def _follow_removed(self, before: list[int]) -> None:
+        """After the list was read again: when the current recording is gone, show the
+        one after it (else the one before it)."""
+        now = [r.id for r in self._recordings]
+        if self._recording is not None and self._recording.id not in now:
+            at = before.index(self._recording.id) if self._recording.id in before else 0
+            later = [i for i in before[at + 1:] if i in now]
+            earlier = [i for i in before[:at] if i in now]
+            self.set_recording((later or earlier[::-1] or now[:1] or [None])[0])
+
+    # ------------------------------------------------------------ other writers
+    def poll_outside_changes(self) -> bool:
+        """When another program (a second window, ``panns-sed detect``/``import``/
+        ``train``) committed to the project since the last look: show the project as it
+        is now and clear the undo history, so undo never reverts that program's work.
+        Cheap (``PRAGMA data_version``): the window calls it on a timer."""
+        if self.store is None or not self.store.changed_outside():
+            return False
+        self._reload_outside()
+        return True
+
+    def _reload_outside(self) -> None:
+        from panns_core.annotations.store import Change
+
+        before = [r.id for r in self._recordings]
+        current = self._recording
+        self._reload_recordings()
+        self._follow_removed(before)
+        if current is not None and self._recording is not None \
+                and self._recording.id == current.id:
+            fresh = next(r for r in self._recordings if r.id == current.id)
+            if fresh != current:  # moved or re-read: reload its views from the new facts
+                self._recording = None
+                self.set_recording(fresh.id)
+            else:
+                self.refresh_annotations()
+        self._emit_vocabulary(force=False)
+        had_history = self.history.can_undo or self.history.can_redo
+        self.history.clear()
+        self.events.edits.emit(Change(recordings=frozenset(r.id for r in self._recordings)))
+        text = ("The project was changed outside this window (another window or panns-sed); "
+                "it is shown as it is now")
+        if had_history:
+            text += ". Undo history cleared, so undo cannot revert that work"
+        self.status(text + ".")
 
     # --------------------------------------------------------------- vocabulary
     def vocabulary(self) -> list:
@@ -440,7 +480,14 @@ class Document:
     # -------------------------------------------------------------------- edits
     def apply(self, op, text: str, merge_key: str | None = None):
         """Apply a store operation as one undoable step; returns its inverse."""
-        inverse = self._apply_raw(op)
+        from panns_core.errors import ProjectChangedError
+
+        merging = bool(merge_key) and self.history.would_merge(merge_key)
+        try:  # a merged step's undo reverts the older part too: it must be ours alone
+            inverse = self._apply_raw(op, unless_changed_outside=merging)
+        except ProjectChangedError:
+            self.poll_outside_changes()  # reload, clear the history: the edit starts anew
+            inverse = self._apply_raw(op)
         self.history.push(text, inverse, merge_key)
         return inverse
 
@@ -451,10 +498,15 @@ class Document:
 
         return self.apply(GrowVocabulary(op), text)
 
-    def _apply_raw(self, op):
-        inverse = self._require_store().apply(op)
+    def _apply_raw(self, op, unless_changed_outside: bool = False):
+        inverse = self._require_store().apply(op, unless_changed_outside=unless_changed_outside)
         self._emit_vocabulary(force=False)  # an edit (or its undo) may change it
         return inverse
+
+    def _apply_history(self, op):
+        """Undo/redo: refused (ProjectChangedError) when another program wrote since the
+        last look, checked inside the write transaction."""
+        return self._apply_raw(op, unless_changed_outside=True)
 
     def _current_id(self) -> int:
         if self._recording is None:
@@ -601,10 +653,20 @@ class Document:
         return len(events)
 
     def undo(self) -> bool:
-        return self.history.undo()
+        return self._undo_redo(self.history.undo)
 
     def redo(self) -> bool:
-        return self.history.redo()
+        return self._undo_redo(self.history.redo)
+
+    def _undo_redo(self, step) -> bool:
+        from panns_core.errors import ProjectChangedError
+
+        self.poll_outside_changes()
+        try:
+            return step()
+        except ProjectChangedError:  # a commit slipped in since the poll above
+            self.poll_outside_changes()
+            return False
 
     # ----------------------------------------------------------------- queries
     def event(self, event_id: int) -> pd.Series:

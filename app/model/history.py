@@ -28,7 +28,7 @@ class History:
     def push(self, text: str, undo_op, merge_key: str | None = None) -> None:
         from panns_core.annotations.store import Batch
 
-        if merge_key and self._undo and self._undo[-1][2] == merge_key and not self._redo:
+        if merge_key and self.would_merge(merge_key):
             # undo of the merged step: undo the newest part, then the older ones
             self._undo[-1][1] = Batch((undo_op, self._undo[-1][1]))
         else:
@@ -36,6 +36,10 @@ class History:
             del self._undo[: -self.limit]
         self._redo.clear()
         self.events.history.emit(self)
+
+    def would_merge(self, merge_key: str) -> bool:
+        """Whether a push with ``merge_key`` now folds into the newest step."""
+        return bool(self._undo) and self._undo[-1][2] == merge_key and not self._redo
 
     def seal(self) -> None:
         """Stop merging into the newest step."""
