@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import struct
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -105,6 +106,7 @@ def salvage(source: str | os.PathLike, dest: str | os.PathLike, *,
             with out.transaction() as target:
                 target.execute("PRAGMA defer_foreign_keys = ON")
                 recording_ids: set[int] = set()
+                scanned: dict[str, list[tuple]] | None = None
                 for n, (table, columns) in enumerate(TABLES.items()):
                     if cancel is not None and cancel.is_set():
                         raise Cancelled("Salvage cancelled; no new project was written.")
@@ -116,6 +118,12 @@ def salvage(source: str | os.PathLike, dest: str | os.PathLike, *,
                         report.unreadable[table] = int(table in present)
                         continue
                     rows, gaps = _read_table(con, table, wanted, cancel)
+                    if gaps and wanted == list(columns):
+                        # the tree is cut: look for the table's rows page by page
+                        if scanned is None:
+                            scanned = scan_pages(padded or source,
+                                                 source.stat().st_size)
+                        rows = _merge(table, rows, scanned.get(table, []))
                     report.unreadable[table] = gaps
                     if table == "events" and "recording_id" in wanted:
                         at = wanted.index("recording_id")
@@ -154,8 +162,9 @@ def salvage(source: str | os.PathLike, dest: str | os.PathLike, *,
 
 def _padded_copy(source: Path, head: bytes, copy: Path) -> Path | None:
     """A file cut short is refused whole by SQLite: read a copy padded with zero bytes
-    to the length its header gives (the pages that were cut off read as damaged, the
-    rest as they are). None when the file is not cut short."""
+    to the length its header gives (the pages that were cut off, the one cut in two
+    included, read as damaged; the rest as they are). None when the file is not cut
+    short."""
     page_size = int.from_bytes(head[16:18], "big") if len(head) >= 18 else 0
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(head[28:32], "big") if len(head) >= 32 else 0
@@ -164,11 +173,177 @@ def _padded_copy(source: Path, head: bytes, copy: Path) -> Path | None:
         return None
     shutil.copyfile(source, copy)
     with open(copy, "r+b") as handle:
+        handle.truncate(size // page_size * page_size)  # a page cut in two is not used
         handle.truncate(pages * page_size)
     wal = Path(f"{source}-wal")
     if wal.is_file():
         shutil.copyfile(wal, f"{copy}-wal")
     return copy
+
+
+# per table: what each column of a stored record may be ("k": the INTEGER PRIMARY KEY,
+# stored as NULL, the rowid; "i" integer; "r" number; "t" text; "?" also NULL)
+_RECORDS: dict[str, tuple[str, ...]] = {
+    "recordings": ("k", "t", "i?", "t?", "r?", "i?", "i?", "r", "t"),
+    "labels": ("k", "t", "t?", "t?", "t?", "i"),
+    "events": ("k", "i", "r", "r", "t", "r?", "r?", "r?", "t", "t", "t", "r", "r"),
+    "models": ("t", "t?", "t?", "t?", "t?", "t?", "r"),
+    "training_runs": ("k", "r", "r?", "t", "t?", "t?", "t?", "t?", "t"),
+    "score_cache": ("i", "t", "t", "t?", "r"),
+}
+_KEYS = {"models": (0,), "score_cache": (0, 1)}  # else the id (first column)
+
+
+def _merge(table: str, rows: list[tuple], found: list[tuple]) -> list[tuple]:
+    """``rows`` read through the table's tree, plus the rows the page scan found that
+    the tree did not give (same key)."""
+    key = _KEYS.get(table, (0,))
+    have = {tuple(row[i] for i in key) for row in rows}
+    extra = [row for row in found if tuple(row[i] for i in key) not in have]
+    return rows + extra
+
+
+def scan_pages(path: Path, size: int | None = None) -> dict[str, list[tuple]]:
+    """Rows of the project tables found by reading every table-leaf page of the file
+    (what a cut or damaged tree no longer reaches); pages on the free list are skipped,
+    so deleted rows do not come back, and so are pages the first ``size`` bytes do not
+    hold whole (a file cut short). A record is given to the table whose column layout
+    it matches."""
+    data = path.read_bytes()
+    page_size = int.from_bytes(data[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    usable = page_size - data[20]
+    pages = len(data) // page_size
+    free = _free_pages(data, page_size, pages)
+    whole = pages if size is None else min(pages, size // page_size)
+    found: dict[str, list[tuple]] = {}
+    for number in range(1, whole + 1):
+        if number in free:
+            continue
+        page = data[(number - 1) * page_size: number * page_size]
+        at = 100 if number == 1 else 0
+        if page[at] != 0x0D:  # not a table leaf
+            continue
+        cells = int.from_bytes(page[at + 3: at + 5], "big")
+        for c in range(cells):
+            try:
+                pointer = int.from_bytes(page[at + 8 + 2 * c: at + 10 + 2 * c], "big")
+                values, rowid = _cell(data, page, pointer, page_size, usable, pages)
+            except (IndexError, ValueError, UnicodeDecodeError):
+                continue
+            table = _which_table(values)
+            if table is not None:
+                if _RECORDS[table][0] == "k":
+                    values = (rowid, *values[1:])
+                found.setdefault(table, []).append(values)
+    return found
+
+
+def _free_pages(data: bytes, page_size: int, pages: int) -> set[int]:
+    free: set[int] = set()
+    trunk = int.from_bytes(data[32:36], "big")
+    while 0 < trunk <= pages and trunk not in free:
+        free.add(trunk)
+        page = data[(trunk - 1) * page_size: trunk * page_size]
+        count = min(int.from_bytes(page[4:8], "big"), page_size // 4 - 2)
+        free.update(int.from_bytes(page[8 + 4 * i: 12 + 4 * i], "big") for i in range(count))
+        trunk = int.from_bytes(page[0:4], "big")
+    return free
+
+
+def _varint(buf: bytes, at: int) -> tuple[int, int]:
+    value = 0
+    for i in range(9):
+        byte = buf[at + i]
+        if i == 8:
+            return (value << 8) | byte, at + 9
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, at + i + 1
+    raise ValueError("bad varint")  # pragma: no cover
+
+
+def _cell(data: bytes, page: bytes, at: int, page_size: int, usable: int, pages: int
+          ) -> tuple[tuple, int]:
+    size, at = _varint(page, at)
+    rowid, at = _varint(page, at)
+    rowid = rowid - (1 << 64) if rowid >= 1 << 63 else rowid
+    most = usable - 35
+    if size <= most:
+        payload = page[at: at + size]
+    else:  # the rest is on a chain of overflow pages
+        least = (usable - 12) * 32 // 255 - 23
+        local = least + (size - least) % (usable - 4)
+        local = local if local <= most else least
+        payload = bytearray(page[at: at + local])
+        following = int.from_bytes(page[at + local: at + local + 4], "big")
+        seen = set()
+        while len(payload) < size:
+            if not 0 < following <= pages or following in seen:
+                raise ValueError("overflow chain cut")
+            seen.add(following)
+            over = data[(following - 1) * page_size: following * page_size]
+            payload += over[4: 4 + min(usable - 4, size - len(payload))]
+            following = int.from_bytes(over[0:4], "big")
+        payload = bytes(payload)
+    if len(payload) != size:
+        raise ValueError("cell cut")
+    return _record(payload), rowid
+
+
+def _record(payload: bytes) -> tuple:
+    header, at = _varint(payload, 0)
+    kinds = []
+    while at < header:
+        kind, at = _varint(payload, at)
+        kinds.append(kind)
+    values = []
+    body = header
+    for kind in kinds:
+        if kind == 0:
+            values.append(None)
+            continue
+        if 1 <= kind <= 6:
+            width = (1, 2, 3, 4, 6, 8)[kind - 1]
+            values.append(int.from_bytes(payload[body: body + width], "big", signed=True))
+            body += width
+        elif kind == 7:
+            values.append(struct.unpack(">d", payload[body: body + 8])[0])
+            body += 8
+        elif kind in (8, 9):
+            values.append(kind - 8)
+        elif kind >= 12:
+            width = (kind - 12) // 2
+            chunk = payload[body: body + width]
+            text = chunk.decode("utf-8") if kind % 2 else None
+            if text is not None and "\x00" in text:
+                raise ValueError("text with NUL bytes: a damaged record")
+            values.append(bytes(chunk) if text is None else text)
+            body += width
+        else:
+            raise ValueError("reserved serial type")
+    if body != len(payload):
+        raise ValueError("record length")
+    return tuple(values)
+
+
+def _which_table(values: tuple) -> str | None:
+    for table, layout in _RECORDS.items():
+        if len(layout) == len(values) and all(
+                _fits(kind, value) for kind, value in zip(layout, values)):
+            return table
+    return None
+
+
+def _fits(kind: str, value) -> bool:
+    if value is None:
+        return kind == "k" or kind.endswith("?")
+    base = kind[0]
+    if base in "ik":
+        return base == "i" and isinstance(value, int)
+    if base == "r":
+        return isinstance(value, (int, float))
+    return isinstance(value, str)
 
 
 def _tables(con: sqlite3.Connection) -> set[str]:
