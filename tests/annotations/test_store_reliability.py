@@ -96,6 +96,7 @@ def refused(path: Path, match: str, salvageable: bool) -> ProjectFileError:
     return caught.value
 
 
+@pytest.mark.slow
 def test_not_sqlite_zeroed_and_newer_files_are_refused_unchanged(good, tmp_path):
     text = tmp_path / "notes.panns"
     text.write_text("onset,offset,label\n0,1,Speech\n" * 50)
@@ -238,6 +239,7 @@ def test_copy_of_the_file_alone_after_a_checkpoint_holds_every_commit(good, tmp_
         store.close()
 
 
+@pytest.mark.slow
 def test_backup_while_another_process_writes(good, tmp_path):
     path = copy_of(good, tmp_path, "busy.panns")
     holder = ProjectStore(path)  # the "window": commits only in its WAL

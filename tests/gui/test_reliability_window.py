@@ -69,6 +69,7 @@ def test_cli_import_into_the_open_project_shows_up_and_is_never_undone(
     shown_equals_store(window)
 
 
+@pytest.mark.slow
 def test_two_windows_on_one_project(make_main_window, qtbot, tmp_path, demo_path):
     project = tmp_path / "shared.panns"
     first = make_main_window(project)
@@ -100,6 +101,7 @@ def test_two_windows_on_one_project(make_main_window, qtbot, tmp_path, demo_path
         assert store.integrity_check() == "ok"
 
 
+@pytest.mark.slow
 def test_copy_of_the_file_alone_after_each_operation_holds_it(
         make_main_window, qtbot, tmp_path, demo_path):
     window = make_main_window()
