@@ -87,7 +87,7 @@ class Document:
         self.viewport = Viewport()
         self.selection_model = Selection(self._known_ids)
         self.detection = Detection()
-        self.history = History(self._apply_history)
+        self.history = History(self._apply_raw)
         self.events = EmitterGroup(self, OWN_EMITTERS)
         for model in (self.selection_model, self.viewport, self.detection, self.history):
             for emitter in model.events:
@@ -378,14 +378,17 @@ class Document:
     def poll_outside_changes(self) -> bool:
         """When another program (a second window, ``panns-sed detect``/``import``/
         ``train``) committed to the project since the last look: show the project as it
-        is now and clear the undo history, so undo never reverts that program's work.
+        is now and drop the undo/redo steps its changes touched (and those under them),
+        so undo never reverts that program's work; steps on other recordings stay.
         Cheap (``PRAGMA data_version``): the window calls it on a timer."""
-        if self.store is None or not self.store.changed_outside():
+        changes = self.store.take_outside() if self.store is not None else []
+        if not changes:
             return False
-        self._reload_outside()
+        dropped = sum(self.history.drop(seq, footprint) for seq, footprint in changes)
+        self._reload_outside(dropped)
         return True
 
-    def _reload_outside(self) -> None:
+    def _reload_outside(self, dropped: int) -> None:
         from panns_core.annotations.store import Change
 
         before = [r.id for r in self._recordings]
@@ -401,13 +404,12 @@ class Document:
             else:
                 self.refresh_annotations()
         self._emit_vocabulary(force=False)
-        had_history = self.history.can_undo or self.history.can_redo
-        self.history.clear()
         self.events.edits.emit(Change(recordings=frozenset(r.id for r in self._recordings)))
         text = ("The project was changed outside this window (another window or panns-sed); "
                 "it is shown as it is now")
-        if had_history:
-            text += ". Undo history cleared, so undo cannot revert that work"
+        if dropped:
+            text += (f". {dropped} undo/redo step(s) touching the same events were dropped, "
+                     "so undo cannot revert that work")
         self.status(text + ".")
 
     # --------------------------------------------------------------- vocabulary
@@ -482,13 +484,13 @@ class Document:
         """Apply a store operation as one undoable step; returns its inverse."""
         from panns_core.errors import ProjectChangedError
 
-        merging = bool(merge_key) and self.history.would_merge(merge_key)
+        guard = self.history.merge_guard(merge_key) if merge_key else None
         try:  # a merged step's undo reverts the older part too: it must be ours alone
-            inverse = self._apply_raw(op, unless_changed_outside=merging)
+            inverse, footprint, seq = self._apply_raw(op, *(guard or (None, 0)))
         except ProjectChangedError:
-            self.poll_outside_changes()  # reload, clear the history: the edit starts anew
-            inverse = self._apply_raw(op)
-        self.history.push(text, inverse, merge_key)
+            self.poll_outside_changes()  # reload, drop the touched step: the edit starts anew
+            inverse, footprint, seq = self._apply_raw(op)
+        self.history.push(text, inverse, merge_key, footprint, seq)
         return inverse
 
     def _edit(self, op, text: str):
@@ -498,15 +500,13 @@ class Document:
 
         return self.apply(GrowVocabulary(op), text)
 
-    def _apply_raw(self, op, unless_changed_outside: bool = False):
-        inverse = self._require_store().apply(op, unless_changed_outside=unless_changed_outside)
+    def _apply_raw(self, op, guard=None, since: int = 0):
+        """The store's apply_tracked: (inverse, footprint, outside sequence number);
+        with ``guard``, refused (ProjectChangedError) when another program's commit after
+        ``since`` touched it (checked inside the write transaction)."""
+        result = self._require_store().apply_tracked(op, guard=guard, since=since)
         self._emit_vocabulary(force=False)  # an edit (or its undo) may change it
-        return inverse
-
-    def _apply_history(self, op):
-        """Undo/redo: refused (ProjectChangedError) when another program wrote since the
-        last look, checked inside the write transaction."""
-        return self._apply_raw(op, unless_changed_outside=True)
+        return result
 
     def _current_id(self) -> int:
         if self._recording is None:

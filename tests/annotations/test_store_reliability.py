@@ -276,22 +276,37 @@ def test_two_processes_writing_at_once_keep_everything(good, tmp_path):
     child = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], env=ENV,
                              stderr=subprocess.PIPE, text=True)
     store = ProjectStore(path, timeout=30)
-    undo = None
     for i in range(150):
-        undo = store.apply(AddEvents.from_records([{"recording_id": 1, "onset": i * 0.01,
-                                                    "offset": i * 0.01 + 0.2,
-                                                    "label": "parent", "note": str(i)}]))
+        store.apply(AddEvents.from_records([{"recording_id": 1, "onset": i * 0.01,
+                                             "offset": i * 0.01 + 0.2, "label": "parent",
+                                             "note": str(i)}]))
         if i % 10 == 0:
-            store.changed_outside()
+            store.take_outside()
             store.checkpoint()
     assert child.wait(timeout=120) == 0, child.stderr.read()
     events = store.events()
     assert sorted(events[events["label"] == "child"]["note"].astype(int)) == list(range(150))
     assert sorted(events[events["label"] == "parent"]["note"].astype(int)) == list(range(150))
     assert store.integrity_check() == "ok"
-    # the last own edit cannot be undone blindly over the child's commits
-    with pytest.raises(ProjectChangedError):
-        store.apply(undo, unless_changed_outside=True)
-    assert store.changed_outside()
-    store.apply(undo, unless_changed_outside=True)
+
+
+def test_undo_is_refused_where_another_writer_changed_the_same_recording(good, tmp_path):
+    path = copy_of(good, tmp_path, "undo.panns")
+    store = ProjectStore(path)
+    one = {"onset": 0.0, "offset": 1.0, "label": "Speech"}
+    on_two = store.apply_tracked(AddEvents.from_records([{**one, "recording_id": 2}]))
+    on_one = store.apply_tracked(AddEvents.from_records([{**one, "recording_id": 1}]))
+    assert on_two[1].recordings == {2} and not on_two[1].vocabulary
+    with ProjectStore(path) as other:  # another writer, into recording 2 only
+        other.apply(relabel([int(other.events(2)["id"].iloc[0])], "theirs"))
+    undo, footprint, seq = on_two
+    with pytest.raises(ProjectChangedError):  # checked inside the write transaction
+        store.apply_tracked(undo, guard=footprint, since=seq)
+    assert len(store.events(2)) == N_EVENTS // 2 + 1
+    undo, footprint, seq = on_one  # recording 1: untouched by the other writer
+    store.apply_tracked(undo, guard=footprint, since=seq)
+    assert len(store.events(1)) == N_EVENTS // 2
+    (taken_seq, taken), = store.take_outside()
+    assert taken.recordings == {2} and not taken.vocabulary and taken_seq > seq - 1
+    assert store.take_outside() == []
     store.close()

@@ -45,9 +45,15 @@ def test_cli_import_into_the_open_project_shows_up_and_is_never_undone(
         make_main_window, qtbot, tmp_path, demo_path):
     window = make_main_window()
     doc = window.document
+    other = tmp_path / "other.flac"
+    shutil.copyfile(demo_path, other)
+    other_id = doc.open_file(other).id
     doc.open_file(demo_path)
-    mine = doc.add_event(1.0, 2.0, "Speech")
-    assert doc.history.can_undo
+    mine = doc.add_event(1.0, 2.0, "Speech")  # on the demo (Speech joins the vocabulary)
+    doc.set_recording(other_id)
+    kept = doc.add_event(0.5, 1.0, "Speech")  # on the other recording
+    doc.set_recording(next(r.id for r in doc.recordings if r.path == demo_path))
+    assert doc.history.undo_texts == ["Add Speech", "Add Speech"]
     labels = tmp_path / "outside.txt"
     labels.write_text("3.0\t4.0\tDog\n5.0\t5.5\tCar\n")
     done = subprocess.run(
@@ -58,10 +64,15 @@ def test_cli_import_into_the_open_project_shows_up_and_is_never_undone(
     qtbot.waitUntil(lambda: set(doc.annotations["label"]) == {"Speech", "Dog", "Car"},
                     timeout=5000)
     shown_equals_store(window)
-    assert not doc.history.can_undo  # undo cannot revert the import
-    assert "changed outside this window" in window.statusBar().currentMessage()
+    # the step on the demo is gone (its undo would be made over the import); the one
+    # on the other recording stays and undoes exactly
+    assert doc.history.undo_texts == ["Add Speech"]
+    assert "1 undo/redo step(s)" in window.statusBar().currentMessage()
+    assert doc.undo()
+    assert len(doc.annotations) == 3 and mine in set(doc.annotations["id"])
+    with ProjectStore(doc.project_path, create=False) as store:
+        assert kept not in set(store.events()["id"])
     assert not doc.undo()
-    assert len(doc.annotations) == 3
     # editing goes on: a new edit and its undo touch only this window's work
     doc.relabel([mine], "Bird vocalization, bird call, bird song")
     assert doc.undo()
@@ -69,7 +80,6 @@ def test_cli_import_into_the_open_project_shows_up_and_is_never_undone(
     shown_equals_store(window)
 
 
-@pytest.mark.slow
 def test_two_windows_on_one_project(make_main_window, qtbot, tmp_path, demo_path):
     project = tmp_path / "shared.panns"
     first = make_main_window(project)

@@ -29,6 +29,7 @@ from ...events import EVENT_COLUMNS, HUMAN, PROPOSED, STATUSES, make_events
 from . import checks
 from .ops import AddEvents, Change, Operation, ReplaceProposed
 from .schema import SCHEMA_VERSION, migrate
+from .writers import Footprint, OutsideWatch
 
 EVENT_FRAME_COLUMNS = ("id", "recording_id", *EVENT_COLUMNS)
 _FLOAT_COLUMNS = ("onset", "offset", "confidence", "low_freq", "high_freq", "created", "modified")
@@ -116,7 +117,7 @@ class ProjectStore:
             self._con.execute("PRAGMA journal_mode = WAL").fetchone()
             self._con.execute("PRAGMA synchronous = FULL")
             self.migrated_from = migrate(self._con, name)
-            self._seen_version = self._data_version()
+            self._watch = OutsideWatch(self._con)
         except sqlite3.DatabaseError as error:
             self._con.close()
             if getattr(error, "sqlite_errorname", "").startswith(("SQLITE_BUSY",
@@ -162,7 +163,11 @@ class ProjectStore:
                 raise StoreError(f"Could not write to {self.path}: {error}.") from None
             self._depth += 1
             try:
+                if self._depth == 1:
+                    self._look()  # another program's commits: noted before ours
                 yield self._con
+                if self._depth == 1:
+                    self._watch.own()  # vocabulary and list as this write leaves them
             except BaseException:
                 self._depth -= 1
                 if self._depth == 0:
@@ -186,23 +191,34 @@ class ProjectStore:
     def _data_version(self) -> int:
         return self._con.execute("PRAGMA data_version").fetchone()[0]
 
-    def changed_outside(self) -> bool:
-        """True once after another connection (a second window, ``panns-sed``) committed
-        to the project; cheap enough to poll. False while this store is busy."""
-        if not self._lock.acquire(blocking=False):
-            return False
+    def _look(self) -> None:
+        """Note other connections' commits (lock held, inside a transaction)."""
+        if self._watch.look():
+            self._dirty = True  # their commits may still be only in the WAL
+            self.last_write = time.monotonic()
+
+    def take_outside(self) -> list[tuple[int, Footprint]]:
+        """What other connections (a second window, ``panns-sed``) committed since the
+        last call, as (sequence number, :class:`Footprint`) pairs; cheap enough to poll
+        (``PRAGMA data_version``). Empty while this store is busy."""
+        if str(self.path) == ":memory:" or not self._lock.acquire(blocking=False):
+            return []
         try:
-            version = self._data_version()
-            changed = version != self._seen_version
-            self._seen_version = version
-            if changed:
-                self._dirty = True  # its commits may still be only in the WAL
-                self.last_write = time.monotonic()
-            return changed
+            if self._depth == 0:
+                self._con.execute("BEGIN")  # one snapshot for all fingerprints
+                try:
+                    self._look()
+                finally:
+                    self._con.execute("COMMIT")
+            return self._watch.take()
         except sqlite3.Error:
-            return False
+            return []
         finally:
             self._lock.release()
+
+    def changed_outside(self) -> bool:
+        """True once after another connection committed (see :meth:`take_outside`)."""
+        return bool(self.take_outside())
 
     @property
     def dirty(self) -> bool:
@@ -299,27 +315,36 @@ class ProjectStore:
         return self._query_one("PRAGMA integrity_check")[0]
 
     # -- edits with undo ----------------------------------------------------------------
-    def apply(self, op: Operation, *, unless_changed_outside: bool = False) -> Operation:
-        """Run ``op`` in one committed transaction; return the operation that undoes it.
+    def apply(self, op: Operation) -> Operation:
+        """Run ``op`` in one committed transaction; return the operation that undoes it."""
+        return self.apply_tracked(op)[0]
 
-        ``unless_changed_outside`` (undo/redo): raise ProjectChangedError instead when
-        another connection committed since :meth:`changed_outside` last looked (checked
-        inside the write transaction, so no commit can slip in between)."""
+    def apply_tracked(self, op: Operation, *, guard: Footprint | None = None, since: int = 0
+                      ) -> tuple[Operation, Footprint, int]:
+        """:meth:`apply`, also returning what ``op`` touched and the sequence number of
+        the newest outside change seen (undo entries keep both).
+
+        ``guard`` (undo/redo: the entry's footprint): raise ProjectChangedError instead
+        when another connection's commit after ``since``, not yet taken by
+        :meth:`take_outside`, touched it; checked inside the write transaction, so no
+        commit can slip in between."""
         with self._lock:
             with self.transaction() as con:
-                if unless_changed_outside and self._data_version() != self._seen_version:
+                if guard is not None and self._watch.conflict(guard, since):
                     raise ProjectChangedError(
                         f"{self.path} was changed by another program (a second window or "
-                        "panns-sed) since this window read it; nothing was undone or redone."
-                    )
+                        "panns-sed) where this undo/redo would change it; nothing was "
+                        "undone or redone.")
                 try:
                     inverse, change = op._run(con)
                 except sqlite3.Error as error:  # constraints; a refused foreign trigger
                     raise StoreError(f"The edit was not saved: {error}.") from None
+                footprint = self._watch.own(change.recordings | change.listed)
+                seq = self._watch.seq
             listeners = list(self._listeners)
         for listener in listeners:
             listener(change)
-        return inverse
+        return inverse, footprint, seq
 
     def subscribe(self, listener: Callable[[Change], None]) -> Callable[[], None]:
         """Call ``listener(change)`` after every applied operation; returns an unsubscribe."""
