@@ -4,7 +4,9 @@
 
 Builds a project of --recordings (rows only, no audio) and --events events in a
 temporary folder, then times: opening it (the read-only checks: integrity_check,
-schema, then the read-write connection), the passive checkpoint after one edit, a
+schema, then the read-write connection), the passive checkpoint after one edit, one
+edit (a committed transaction with its fingerprint update), finding what another
+writer's commit touched (the window's poll after an outside commit), a
 backup (SQLite backup API + check of the copy), and salvage of a copy with three
 damaged pages. Prints one JSON line.
 """
@@ -38,8 +40,8 @@ def main() -> None:
                     "added) VALUES (?, 1000, 60.0, 32000, 1, 0)",
                     [(f"/data/rec{i}.wav",) for i in range(args.recordings)])
             onsets = rng.uniform(0, 59, args.events)
-            store.apply(AddEvents.from_records(
-                {"recording_id": 1 + i % args.recordings, "onset": float(t),
+            store.apply(AddEvents.from_records(  # recording by recording, as detection does
+                {"recording_id": 1 + i * args.recordings // args.events, "onset": float(t),
                  "offset": float(t) + 0.7, "label": f"class {i % 27}"}
                 for i, t in enumerate(onsets)))
         size = path.stat().st_size
@@ -50,6 +52,15 @@ def main() -> None:
         t = time.perf_counter()
         assert store.checkpoint()
         checkpoint = time.perf_counter() - t
+        t = time.perf_counter()
+        for i in range(200):  # one edit = one transaction, with its fingerprint update
+            store.apply(relabel([1 + i], f"edit {i}"))
+        edit = (time.perf_counter() - t) / 200
+        with ProjectStore(path) as other:  # another writer: what did it touch?
+            other.apply(relabel([10], "theirs"))
+        t = time.perf_counter()
+        assert store.take_outside()
+        look = time.perf_counter() - t
         t = time.perf_counter()
         store.backup(Path(folder) / "copy.panns")
         backup = time.perf_counter() - t
@@ -65,7 +76,8 @@ def main() -> None:
         salvaged = time.perf_counter() - t
     print(json.dumps({"events": args.events, "recordings": args.recordings,
                       "file_mb": round(size / 1e6, 1), "open_s": round(opened, 3),
-                      "checkpoint_s": round(checkpoint, 4), "backup_s": round(backup, 3),
+                      "checkpoint_s": round(checkpoint, 4), "edit_ms": round(edit * 1e3, 2),
+                      "outside_look_ms": round(look * 1e3, 1), "backup_s": round(backup, 3),
                       "salvage_s": round(salvaged, 2),
                       "salvaged_events": report.copied.get("events", 0)}))
 

@@ -107,6 +107,7 @@ class ProjectStore:
         self._depth = 0
         self._listeners: list[Callable[[Change], None]] = []
         self._dirty = False  # committed since the last complete checkpoint
+        self._owned = False  # this transaction's fingerprints are taken already
         self.last_write = time.monotonic()  # of the newest commit seen (ours or another's)
         try:
             checks.harden(self._con)
@@ -165,8 +166,9 @@ class ProjectStore:
             try:
                 if self._depth == 1:
                     self._look()  # another program's commits: noted before ours
+                    self._owned = False
                 yield self._con
-                if self._depth == 1:
+                if self._depth == 1 and not self._owned:
                     self._watch.own()  # vocabulary and list as this write leaves them
             except BaseException:
                 self._depth -= 1
@@ -341,6 +343,7 @@ class ProjectStore:
                     raise StoreError(f"The edit was not saved: {error}.") from None
                 footprint = self._watch.own(change.recordings | change.listed)
                 seq = self._watch.seq
+                self._owned = self._depth == 1
             listeners = list(self._listeners)
         for listener in listeners:
             listener(change)

@@ -18,7 +18,6 @@ not held against it.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -68,12 +67,14 @@ class OutsideWatch:
 
     def _event_prints(self, recordings: Iterable[int] | None = None) -> dict[int, tuple]:
         sql = "SELECT recording_id, count(*), sum(id), total(modified) FROM events"
-        params: tuple = ()
-        if recordings is not None:
-            sql += " WHERE recording_id IN (SELECT value FROM json_each(?))"
-            params = (json.dumps(sorted(int(r) for r in recordings)),)
-        return {row[0]: row[1:] for row in self.con.execute(sql + " GROUP BY recording_id",
-                                                            params)}
+        if recordings is None:
+            return {row[0]: row[1:] for row in self.con.execute(sql + " GROUP BY recording_id")}
+        prints = {}
+        for rec in sorted(set(recordings)):  # one index range each
+            row = self.con.execute(sql + " WHERE recording_id = ?", (int(rec),)).fetchone()
+            if row[1]:
+                prints[int(rec)] = row[1:]
+        return prints
 
     def _vocabulary(self) -> list[tuple]:
         return self.con.execute(
