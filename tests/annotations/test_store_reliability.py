@@ -309,4 +309,13 @@ def test_undo_is_refused_where_another_writer_changed_the_same_recording(good, t
     (taken_seq, taken), = store.take_outside()
     assert taken.recordings == {2} and not taken.vocabulary and taken_seq > seq - 1
     assert store.take_outside() == []
+    # a training run's row (what `panns-sed train --project` writes) touches no step
+    again = store.apply_tracked(relabel([3], "mine"))
+    with ProjectStore(path) as other:
+        other.start_training_run(base_model="arch:TinySED", params={})
+        other.add_label("Wind")
+    undo, footprint, seq = again
+    store.apply_tracked(undo, guard=footprint, since=seq)
+    (_seq, taken), = store.take_outside()
+    assert taken.vocabulary and not taken.recordings and not taken.listing
     store.close()

@@ -107,6 +107,16 @@ def test_two_windows_on_one_project(make_main_window, qtbot, tmp_path, demo_path
     assert not first.document.undo()
     assert len(first.document.annotations) == 4
     shown_equals_store(first)
+    first.project_watch.timer.start()
+    # a recording removed in one window: the other shows the next one
+    other = tmp_path / "other.flac"
+    shutil.copyfile(demo_path, other)
+    other_id = first.document.add_recordings([other])[0]
+    qtbot.waitUntil(lambda: len(second.document.recordings) == 2, timeout=5000)
+    first.document.remove_recordings([second.document.recording.id])
+    qtbot.waitUntil(lambda: second.document.recording is not None
+                    and second.document.recording.id == other_id, timeout=5000)
+    assert len(second.document.annotations) == 0
     with ProjectStore(project, create=False) as store:
         assert store.integrity_check() == "ok"
 
