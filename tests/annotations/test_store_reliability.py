@@ -114,6 +114,7 @@ def test_not_sqlite_zeroed_and_newer_files_are_refused_unchanged(good, tmp_path)
     refused(newer, "newer version", salvageable=False)
 
 
+@pytest.mark.slow
 def test_truncated_file_is_refused_and_salvaged(good, tmp_path):
     truncated = copy_of(good, tmp_path, "cut.panns")
     size = truncated.stat().st_size
