@@ -320,3 +320,20 @@ def test_undo_is_refused_where_another_writer_changed_the_same_recording(good, t
     (_seq, taken), = store.take_outside()
     assert taken.vocabulary and not taken.recordings and not taken.listing
     store.close()
+
+
+def test_a_writer_waits_then_says_the_project_is_busy(good, tmp_path):
+    path = copy_of(good, tmp_path, "locked.panns")
+    store = ProjectStore(path, timeout=0.3)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another program in the middle of a write
+    try:
+        with pytest.raises(StoreError, match="busy: another program"):
+            store.apply(relabel([1], "waits"))
+        assert store.event(1)["label"] != "waits"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    store.apply(relabel([1], "waits"))  # once it is done, the write goes through
+    assert store.event(1)["label"] == "waits"
+    store.close()
