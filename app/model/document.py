@@ -369,6 +369,10 @@ class Document:
         one after it (else the one before it)."""
         now = [r.id for r in self._recordings]
         if self._recording is not None and self._recording.id not in now:
+            same = [r.id for r in self._recordings if r.path == self._recording.path]
+            if same:  # the file is back under another id (a removal undone): stay on it
+                self.set_recording(same[0])
+                return
             at = before.index(self._recording.id) if self._recording.id in before else 0
             later = [i for i in before[at + 1:] if i in now]
             earlier = [i for i in before[:at] if i in now]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 
@@ -52,13 +53,37 @@ def test_remove_recordings_and_undo_restore_everything(tmp_path):
         store.apply(RemoveRecordings([b]))
 
 
-def test_restore_refuses_when_the_file_was_added_again(tmp_path):
+def test_undoing_a_removal_after_the_file_was_added_again_merges_them(tmp_path):
+    """Found by the monkey (tests/gui/monkey.py): remove a recording, open its file again,
+    then undo the removal. The undo used to be refused ("remove it first"), and removing
+    the new one pushed a step that the next undo took back: the history was stuck. Now
+    the recording comes back under its old id with its events, the events added to the
+    file meanwhile join it, and redo and undo again are exact."""
     store = ProjectStore()
-    rec = store.add_recording(_wav(tmp_path / "a.wav"))
-    undo = store.apply(RemoveRecordings([rec]))
-    store.add_recording(tmp_path / "a.wav")
-    with pytest.raises(StoreError, match="in the project again"):
-        store.apply(undo)
+    old = store.add_recording(_wav(tmp_path / "a.wav"))
+    other = store.add_recording(_wav(tmp_path / "b.wav"))
+    store.add_events(_rows(2), old)
+    store.cache_scores(old, "model", tmp_path / "scores.npz")
+    undo = store.apply(RemoveRecordings([old]))
+    new = store.add_recording(tmp_path / "a.wav")
+    assert new != old
+    store.add_events(_rows(1, ev.ADDED, ev.HUMAN), new)
+    def state():
+        return store.recordings(), store.events().sort_values("id").reset_index(drop=True)
+
+    before = state()
+    redo = store.apply(undo)
+    merged = state()[1]
+    assert [r.id for r in store.recordings()] == [old, other]
+    assert len(store.events(old)) == 3 and set(merged["recording_id"]) == {old}
+    assert store._query("SELECT recording_id FROM score_cache") == [(old,)]
+    again = store.apply(redo)  # redo: the newer row is back as it was, the old one gone
+    assert state()[0] == before[0]
+    pd.testing.assert_frame_equal(state()[1], before[1])
+    store.apply(again)  # and undo once more: merged again
+    pd.testing.assert_frame_equal(state()[1], merged)
+    assert [r.id for r in store.recordings()] == [old, other]
+    assert store.integrity_check() == "ok"
 
 
 def test_recording_states(tmp_path):

@@ -324,17 +324,14 @@ class Monkey:
         window.activateWindow()
         QApplication.processEvents()
         self.start_state = self._project_state()
-        self.removed: set[Path] = set()  # files removed since the history began
 
     def _project_state(self) -> dict:
         return read_project(self.project)
 
     def open_recording(self) -> str:
-        # a file whose removal can still be undone is not added again: the undo of that
-        # removal is then refused (see README, "known limits")
-        shown = {r.path for r in self.window.document.recordings}
-        choices = [p for p in self.recordings if p in shown or p not in self.removed]
-        path = self.rng.choice(choices)
+        # (now and then a file whose removal can still be undone: undoing that removal
+        # brings the recording back and the file's newer events join it)
+        path = self.rng.choice(self.recordings)
         self.window.open_files([path])
         return path.name
 
@@ -370,7 +367,6 @@ class Monkey:
     def remove_recording(self) -> str:
         doc = self.window.document
         rec = self.rng.choice(doc.recordings)
-        self.removed.add(rec.path)
         doc.remove_recordings([rec.id])  # File > Remove recording (the list's selection)
         return rec.name
 

@@ -147,6 +147,36 @@ def test_remove_a_recording_with_its_events_and_undo(make_main_window, qtbot, tm
     assert doc.recording.name == "c.wav"
 
 
+def test_undo_a_removal_after_opening_the_file_again(make_main_window, qtbot, tmp_path):
+    """Found by the monkey: remove a recording, open its file again, add an event, then
+    Ctrl+Z back to the start. The removal's undo was refused ("remove it first") and
+    the history was stuck there; now the recording comes back with its events, the new
+    event joins it, the window stays on that file, and every step undoes and redoes."""
+    a, b = (_tone(tmp_path / f"{n}.wav") for n in "ab")
+    window = make_main_window()
+    doc = window.document
+    window.open_files([a, b])
+    first = doc.recordings[0].id
+    doc.store.add_events(ev.make_events(_model_rows(2, 1)), first)
+    doc.set_recording(first)
+    doc.remove_recordings([first])
+    window.open_files([a])  # the same file again: a new, empty recording
+    assert doc.recording.name == "a.wav" and doc.recording.id != first
+    doc.add_event(1.0, 1.5, "Knock")
+    steps = len(doc.history.undo_texts)
+    for _ in range(steps):
+        window.undo()
+    assert window.last_error is None and not doc.history.can_undo
+    assert [r.id for r in doc.recordings][:1] == [first]
+    assert doc.recording.id == first and doc.recording.name == "a.wav"
+    assert len(doc.store.events(first)) == 3  # as before the removal (the Knock undone)
+    for _ in range(steps):
+        window.redo()
+    assert window.last_error is None and not doc.history.can_redo
+    assert first not in {r.id for r in doc.recordings}
+    assert list(doc.annotations["label"]) == ["Knock"]
+
+
 def test_the_state_column_follows_detection_review_and_undo(make_main_window, qtbot,
                                                             tmp_path):
     a, b = _tone(tmp_path / "a.wav"), _tone(tmp_path / "b.wav")

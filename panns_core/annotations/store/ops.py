@@ -373,6 +373,38 @@ class RestoreRecordings(Operation):
     title: ClassVar[str] = "restore recordings"
 
     def _run(self, con: sqlite3.Connection) -> tuple[Operation, Change]:
+        path_at = _RECORDING_FIELDS.index("path")
+        again = {}  # old id -> id of the row its file was added again under
+        for row in self.recordings:
+            hit = con.execute("SELECT id FROM recordings WHERE path = ? AND id != ?",
+                              (row[path_at], row[0])).fetchone()
+            if hit is not None:
+                again[int(row[0])] = int(hit[0])
+        if again:
+            return self._merge(con, again)
+        return self._insert(con)
+
+    def _merge(self, con: sqlite3.Connection, again: dict[int, int]
+               ) -> tuple[Operation, Change]:
+        """The file of a removed recording was added again: the recording comes back
+        under its old id and the newer row's events join it (the newer row goes). The
+        inverse takes the recording out and puts the newer row back as it was."""
+        newer, removed = RemoveRecordings(sorted(again.values()))._run(con)
+        assert isinstance(newer, RestoreRecordings)
+        inverse_old, restored = self._insert(con)
+        to_old = {new: old for old, new in again.items()}
+        rid = ROW_FIELDS.index("recording_id")
+        moved = tuple((*row[:rid], to_old[int(row[rid])], *row[rid + 1:])
+                      for row in newer.events)
+        con.executemany(_INSERT_SQL, moved)
+        moved_ids = frozenset(int(row[0]) for row in moved)
+        ids = restored.recordings | removed.recordings
+        # the moved events left the newer recording and joined the old one
+        return Batch((inverse_old, newer)), Change(
+            added=restored.added | moved_ids, removed=removed.removed, recordings=ids,
+            listed=ids)
+
+    def _insert(self, con: sqlite3.Connection) -> tuple[Operation, Change]:
         cols = ", ".join(f'"{c}"' for c in _RECORDING_FIELDS)
         marks = ", ".join("?" * len(_RECORDING_FIELDS))
         try:
