@@ -254,6 +254,11 @@ class EventsTableModel(QAbstractTableModel):
         return True
 
     def _apply_edit(self, key: str, event_id: int, text: str) -> None:
+        if event_id not in set(self.document.annotations["id"]):
+            # deleted or replaced (a detection run, an undo) while the editor was open
+            self.document.status(f"That event is gone (replaced or deleted meanwhile); "
+                                 f"its {key} was not changed.")
+            return
         try:
             if key == "label":
                 self.document.relabel([event_id], text)

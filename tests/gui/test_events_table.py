@@ -199,6 +199,27 @@ def test_edit_label_and_note_cells_are_undoable(panel, doc, qtbot):
     assert panel.model.index(r, KEYS.index("label")).data() == before["label"]
 
 
+def test_an_edit_of_an_event_that_went_meanwhile_changes_nothing(panel, doc, qtbot):
+    """Found by the monkey (seed 1003): a label typed into the table is applied once the
+    editor has closed; a detection run replaced that event in between and the edit
+    raised KeyError ("Something unexpected went wrong"). Now it says what happened."""
+    doc.store.add_events(_events(5), doc.recording.id)
+    failures, messages = [], []
+    panel.failed.connect(failures.append)
+    doc.events.status.connect(lambda e: messages.append(e.value))
+    model = panel.model
+    gone = model.event_id(0)
+    model.setData(model.index(0, KEYS.index("label")), "Cat")
+    model.setData(model.index(1, KEYS.index("note")), "hm")
+    doc.delete_events([gone, model.event_id(1)])  # before the queued edits run
+    steps = len(doc.history.undo_texts)
+    qtbot.wait(50)
+    assert failures == []
+    assert len(doc.history.undo_texts) == steps  # nothing was changed
+    assert any("is gone" in m for m in messages)
+    assert "Cat" not in set(doc.annotations["label"])
+
+
 def test_ten_thousand_events_sort_filter_select_and_paint(panel, doc):
     """10,000 rows behave as 200 do (how fast: benchmarks/bench_suite_speed.py)."""
     doc.store.add_events(_events(10_000, seed=5), doc.recording.id)
