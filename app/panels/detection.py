@@ -529,6 +529,7 @@ class DetectionPanel(QWidget):
 
     def shutdown(self) -> None:
         self._rederive_timer.stop()
+        self._rederive_after_run = False  # a run cancelled by the close changes nothing
         if self.worker is not None:
             self.worker.cancel()
         if self._calibration_worker is not None:
