@@ -84,6 +84,8 @@ class Document:
         self._default_label = "Speech"
         self._unsubscribe = None  # the store subscription of the open project
         self._known_vocabulary: list = []  # as last emitted
+        self._applying = 0  # inside apply/undo/redo: a view's error waits for the history
+        self._view_error: BaseException | None = None
         self.viewport = Viewport()
         self.selection_model = Selection(self._known_ids)
         self.detection = Detection()
@@ -356,6 +358,24 @@ class Document:
         self.events.annotations.emit(self._annotations, ids=ids)
 
     def _on_store_change(self, change) -> None:
+        """A committed change: views follow. A view that fails while the document is
+        applying an undoable step does not cost that step its place in the history: the
+        error is raised once the step is recorded (see :meth:`_recorded`)."""
+        try:
+            self._follow_change(change)
+        except Exception as error:
+            if not self._applying:
+                raise
+            if self._view_error is None:
+                self._view_error = error
+
+    def _recorded(self) -> None:
+        """The step is in the history now: raise a view's error held back meanwhile."""
+        error, self._view_error = self._view_error, None
+        if error is not None and not self._applying:
+            raise error
+
+    def _follow_change(self, change) -> None:
         if change.listed:
             before = [r.id for r in self._recordings]
             self._reload_recordings()
@@ -489,12 +509,17 @@ class Document:
         from panns_core.errors import ProjectChangedError
 
         guard = self.history.merge_guard(merge_key) if merge_key else None
-        try:  # a merged step's undo reverts the older part too: it must be ours alone
-            inverse, footprint, seq = self._apply_raw(op, *(guard or (None, 0)))
-        except ProjectChangedError:
-            self.poll_outside_changes()  # reload, drop the touched step: the edit starts anew
-            inverse, footprint, seq = self._apply_raw(op)
-        self.history.push(text, inverse, merge_key, footprint, seq)
+        self._applying += 1
+        try:
+            try:  # a merged step's undo reverts the older part too: it must be ours alone
+                inverse, footprint, seq = self._apply_raw(op, *(guard or (None, 0)))
+            except ProjectChangedError:
+                self.poll_outside_changes()  # reload, drop the touched step: start anew
+                inverse, footprint, seq = self._apply_raw(op)
+            self.history.push(text, inverse, merge_key, footprint, seq)
+        finally:
+            self._applying -= 1
+        self._recorded()
         return inverse
 
     def _edit(self, op, text: str):
@@ -666,11 +691,16 @@ class Document:
         from panns_core.errors import ProjectChangedError
 
         self.poll_outside_changes()
+        self._applying += 1
         try:
-            return step()
+            done = step()
         except ProjectChangedError:  # a commit slipped in since the poll above
             self.poll_outside_changes()
-            return False
+            done = False
+        finally:
+            self._applying -= 1
+        self._recorded()
+        return done
 
     # ----------------------------------------------------------------- queries
     def event(self, event_id: int) -> pd.Series:

@@ -200,3 +200,28 @@ def test_one_score_cache_memory_then_disk(doc):
     unkeyed = Scores(probs, 0.32, ["Dog"], duration=1.28)  # no hash: nothing on disk
     doc.save_scores(rec_id, unkeyed)
     assert doc.store.cached_scores(rec_id, doc.detection.model_key) == path
+
+
+def test_a_failing_view_never_costs_an_edit_its_undo_step(doc):
+    """The review panel once raised while following an edit (see test_review): the edit
+    was committed but never reached the history, so undo could not take it back. A view's
+    error still reaches the caller, after the step is recorded."""
+    class Broken:
+        def on(self, _event):
+            raise ValueError("a view failed")
+
+    broken = Broken()
+    doc.events.annotations.connect(broken.on)
+    with pytest.raises(ValueError, match="a view failed"):
+        doc.add_event(1.0, 2.0, "Dog")
+    assert doc.history.undo_texts == ["Add Dog"]
+    with pytest.raises(ValueError, match="a view failed"):
+        doc.undo()  # undone, and the view's error reported
+    assert doc.store.events(doc.recording.id).empty and doc.history.can_redo
+    doc.events.annotations.disconnect(broken.on)
+    assert doc.redo() and len(doc.store.events(doc.recording.id)) == 1
+    # outside an undoable step (a worker's plain store write) the error comes at once
+    doc.events.annotations.connect(broken.on)
+    with pytest.raises(ValueError, match="a view failed"):
+        doc.store.add_events(ev.make_events([{"onset": 3.0, "offset": 4.0, "label": "Cat"}],
+                                            status=ev.ADDED), doc.recording.id)
