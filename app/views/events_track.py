@@ -410,6 +410,18 @@ class EventsTrackView(TimeView):
         drag = self._drag
         mode = drag["mode"]
         x0, x1 = down.x(), pos.x()
+        known = set(doc.annotations["id"])
+        if (mode == "move" and not set(drag["ids"]) & known) or (
+                mode in ("start", "end") and drag["id"] not in known):
+            # the dragged event went meanwhile (a detection run replaced it, an undo)
+            self.drag_preview = []
+            self.item.update()
+            if event.isFinish():
+                self._drag = None
+                doc.status("The event you dragged is gone (replaced or deleted meanwhile).")
+            return
+        if mode == "move":
+            drag["ids"] = [i for i in drag["ids"] if i in known]
         if mode == "create":
             self.drag_preview = [(min(x0, x1), max(x0, x1), drag["lane"])]
         elif mode in ("start", "end"):

@@ -225,8 +225,16 @@ class Monkey:
 
     # ------------------------------------------------------------------ running
     def run(self, n_actions: int) -> Stats:
-        old_hook = sys.excepthook
+        import pyqtgraph.debug
+
+        old_hook, old_print = sys.excepthook, pyqtgraph.debug.printExc
         sys.excepthook = self._slot_error  # exceptions escaping Qt slots land here
+
+        def print_exc(msg="", *args, **kwargs):  # pyqtgraph catches mouse handlers' errors
+            self._slot_error(*sys.exc_info())
+            old_print(msg, *args, **kwargs)
+
+        pyqtgraph.debug.printExc = print_exc
         try:
             self._open()
             for _ in range(n_actions):
@@ -234,6 +242,7 @@ class Monkey:
             self._undo_all_and_back("end of the sequence")
         finally:
             sys.excepthook = old_hook
+            pyqtgraph.debug.printExc = old_print
             if self.window is not None:
                 self.close_window(self.window)
                 self.window = None

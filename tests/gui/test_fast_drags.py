@@ -73,3 +73,53 @@ def test_fast_drags_add_move_resize_and_select(make_main_window, qtbot, demo_pat
     flick(window.waveform, (9.0, 0.0), (9.0, 0.0))
     assert doc.time_selection is None
     assert doc.cursor == pytest.approx(9.0, abs=tolerance)
+
+
+@pytest.mark.parametrize("part", ["body", "end"])
+def test_an_event_that_goes_during_its_drag(make_main_window, demo_path, monkeypatch, part):
+    """Found by the monkey: a detection run replaced the proposals while the user was
+    dragging one; the move or resize raised KeyError inside pyqtgraph's drag handling
+    (which prints and swallows it). Now the drag ends quietly and says why."""
+    import pyqtgraph.debug
+    from PySide6.QtTest import QTest
+
+    from panns_core import events as ev
+
+    swallowed = []
+    monkeypatch.setattr(pyqtgraph.debug, "printExc",
+                        lambda *a, **k: swallowed.append(a))
+    window = make_main_window()
+    window.open_files([demo_path])
+    doc = window.document
+    doc.apply_detection(ev.make_events([{"onset": 4.0, "offset": 8.0, "label": "Dog",
+                                         "confidence": 0.9}], source="m", status=ev.PROPOSED))
+    messages = []
+    doc.events.status.connect(lambda e: messages.append(e.value))
+    (event_id,) = doc.annotations["id"]
+    track = window.events_track
+    y = track.lane_of("Dog") + 0.5
+    start = (6.0, y) if part == "body" else (8.0, y)
+    viewport = track.viewport()
+    a = track.view_to_widget(*start).toPoint()
+    b = track.view_to_widget(start[0] + 3.0, y).toPoint()
+    _send(viewport, QEvent.Type.MouseMove, a, NONE, NONE)
+    QTest.qWait(15)
+    _send(viewport, QEvent.Type.MouseButtonPress, a, LEFT, LEFT)
+    for i in (1, 2, 3):
+        QTest.qWait(15)
+        _send(viewport, QEvent.Type.MouseMove, a + (b - a) * (i / 4), NONE, LEFT)
+    assert track.drag_preview  # the drag is under way
+    # a detection run (here: a second one) replaces the proposals meanwhile
+    doc.apply_detection(ev.make_events([{"onset": 1.0, "offset": 2.0, "label": "Dog",
+                                         "confidence": 0.8}], source="m", status=ev.PROPOSED))
+    assert event_id not in set(doc.annotations["id"])
+    steps = list(doc.history.undo_texts)
+    QTest.qWait(15)
+    _send(viewport, QEvent.Type.MouseMove, b, NONE, LEFT)
+    QTest.qWait(15)
+    _send(viewport, QEvent.Type.MouseButtonRelease, b, LEFT, NONE)
+    QApplication.processEvents()
+    assert swallowed == [] and window.last_error is None
+    assert doc.history.undo_texts == steps  # nothing was moved or resized
+    assert not track.drag_preview
+    assert any("is gone" in m for m in messages)
