@@ -1,0 +1,338 @@
+"""The driver of archive detection on Ray: plan pieces, feed the workers, write results.
+
+Recordings left to do (:func:`panns_core.detection.archive.prepare`: done ones skipped)
+are cut into *pieces* of whole detection windows (``piece_seconds`` of audio each; a short
+recording is one piece). Every worker (:class:`.worker.DetectorWorker`) keeps two pieces
+queued so it never waits for the driver. When the last piece of a recording is in, the
+driver puts the pieces end to end (they are exactly one process's chunks), turns them
+into events and writes both to the results folder with its manifest line. A piece whose
+worker died (its process killed, its machine gone) or that raised is tried again, on any
+worker, up to ``attempts`` times; then its recording is reported failed with the error
+and the others go on. Ray restarts dead workers (each loads the model again).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import Cancelled, PannsError
+from .connect import connect, require_ray
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..cancel import CancelToken
+    from ..detection.archive import Job
+    from ..detection.postprocess import PostprocessParams
+    from ..detection.results import Results, RunSummary, Todo
+    from ..hub.detector import Detector
+
+IN_FLIGHT = 2  # pieces queued per worker: one running, one waiting
+
+
+@dataclass
+class Piece:
+    recording: int  # index into the run's recordings
+    index: int
+    first: int
+    stop: int | None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class RunModel:
+    """What every recording's scores carry."""
+
+    labels: list[str]
+    model_id: str
+    precision: str
+
+
+@dataclass
+class Pending:
+    """A recording whose pieces are out."""
+
+    job: Job
+    todo: Todo
+    duration: float
+    n_pieces: int
+    parts: dict[int, dict] = field(default_factory=dict)
+    reported: float = 0.0  # seconds of it shown on the progress bar
+    failed: bool = False
+    attempts: int = 1
+
+
+def plan_pieces(n_windows: int, windows_per_piece: int) -> list[tuple[int, int | None]]:
+    """(first, stop) window ranges: ``windows_per_piece`` each, the last one open-ended
+    (it runs to the true end of the recording, as the last window of one process does)."""
+    starts = list(range(0, max(n_windows - 1, 1), max(1, windows_per_piece)))
+    return [*itertools.pairwise(starts), (starts[-1], None)]
+
+
+def detect_archive(
+    archive: str | os.PathLike | Iterable[str | os.PathLike] | list[Job],
+    out: str | os.PathLike | Results,
+    detector: Detector | None = None,
+    params: PostprocessParams | None = None,
+    *,
+    model: str | os.PathLike | None = None,
+    fmt: str = "dcase",
+    address: str | None = "auto",
+    workers: int | None = None,
+    threads: int | None = None,
+    gpus_per_worker: float = 0.0,
+    fast: bool = False,
+    body_seconds: float | None = None,
+    batch_size: int | None = None,
+    piece_seconds: float = 600.0,
+    attempts: int = 3,
+    quiet: bool = True,
+    cancel: CancelToken | None = None,
+) -> RunSummary:
+    """Detect every recording of ``archive`` (folders, files, or jobs) on Ray into the
+    results folder ``out`` (see :mod:`panns_core.detection.results`).
+
+    ``detector`` (or ``model``: an installed name or checkpoint file; default: the default
+    model) and ``params`` (default: the model's calibrated post-processing) as for
+    single-process detection. ``address``: "auto" joins this machine's cluster or
+    RAY_ADDRESS, else starts a local Ray; an address joins that cluster; None starts a
+    local Ray. When Ray is connected already (``ray.init`` was called), that connection is
+    used. ``workers`` actors (default: what the cluster's CPUs, or GPUs with
+    ``gpus_per_worker``, allow at ``threads`` CPUs each, default 1) each hold the model.
+    Returns the run's summary; failures are in it (and in the manifest), not raised.
+    """
+    from ..detection.archive import Job, collect_inputs, durations_of, prepare, progress_bar
+    from ..detection.inference import ChunkPlan, window_count
+    from ..detection.postprocess import PostprocessParams
+    from ..detection.results import Results, RunSummary
+
+    ray = require_ray()
+    if isinstance(archive, (str, os.PathLike)):
+        archive = [archive]
+    archive = list(archive)
+    if archive and all(isinstance(a, Job) for a in archive):
+        jobs = archive
+        problems: list[tuple[str, str]] = []
+    else:
+        jobs, problems = collect_inputs([os.fspath(a) for a in archive])
+    results = out if isinstance(out, Results) else Results(out, fmt)
+    if detector is None:
+        from ..hub.resolve import load_detector
+
+        detector = load_detector(model)
+    if params is None:
+        params = detector.postprocess or PostprocessParams()
+    if detector.path is None:
+        raise PannsError("Detection on Ray loads the model from its file in every worker; "
+                         "give a checkpoint file or an installed model.")
+    threads = max(1, int(threads or 1))
+    if workers is not None and workers < 1:
+        raise PannsError(f"--workers must be at least 1, not {workers}.")
+    if attempts < 1:
+        raise PannsError(f"--attempts must be at least 1, not {attempts}.")
+
+    started = time.perf_counter()
+    owned = connect(address, cpus=None if workers is None else workers * threads)
+    handles: list[Any] = []
+    summary = None
+    try:
+        count = _worker_count(ray, workers, threads, gpus_per_worker)
+        remote = ray.remote(_worker_class()).options(
+            num_cpus=threads, num_gpus=gpus_per_worker, max_restarts=-1, max_task_retries=0,
+            scheduling_strategy="SPREAD",
+        )  # fmt: skip
+        device = "cuda" if gpus_per_worker > 0 else "cpu"
+        checkpoint, model_id = str(Path(detector.path).resolve()), detector.model_id
+        first = remote.remote(checkpoint, model_id, device=device, threads=threads, fast=fast)
+        handles.append(first)
+        try:
+            info = ray.get(first.info.remote())
+        except ray.exceptions.RayError as error:
+            raise PannsError(f"A Ray worker could not load the model {checkpoint}: "
+                             f"{_reason(ray, error)}") from None
+        precision = info["precision"]
+        handles += [remote.remote(checkpoint, model_id, device=device, threads=threads,
+                                  precision=precision) for _ in range(count - 1)]  # fmt: skip
+        body = body_seconds or info["body_seconds"]
+        batch = batch_size or info["batch_size"]
+        results.start_run(mode="ray", model_id=model_id, precision=precision,
+                          params=params.to_dict(), workers=count, engine=info["engine"],
+                          body_seconds=body, recordings=len(jobs),
+                          address=ray.get_runtime_context().gcs_address)  # fmt: skip
+        summary = RunSummary(results.run_id, workers=count)
+        for path, message in problems:
+            summary.failures.append((path, message))
+        todo = durations_of(prepare(results, jobs, model_id, precision, params, summary),
+                            results, summary)  # fmt: skip
+        plan = ChunkPlan.for_model(detector, body_seconds=body)
+        per_piece = max(1, round(piece_seconds / (plan.hop_samples / detector.sample_rate)))
+        pending: dict[int, Pending] = {}
+        queue: collections.deque[Piece] = collections.deque()
+        for number, (job, plan_entry, duration) in enumerate(todo):
+            total = round(duration * detector.sample_rate)
+            ranges = plan_pieces(window_count(total, plan), per_piece)
+            pending[number] = Pending(job, plan_entry, duration, len(ranges))
+            queue.extend(Piece(number, i, a, b) for i, (a, b) in enumerate(ranges))
+        bar = progress_bar(sum(p.duration for p in pending.values()), quiet)
+        try:
+            run = RunModel(list(detector.labels), model_id, precision)
+            _drive(ray, handles, queue, pending, results, run, params, summary, bar,
+                   body=body, batch=batch, attempts=attempts, cancel=cancel)  # fmt: skip
+        finally:
+            bar.close()
+    finally:
+        for handle in handles:
+            with contextlib.suppress(Exception):  # a worker already gone
+                ray.kill(handle)
+        if summary is not None:
+            summary.wall_seconds = time.perf_counter() - started
+            results.end_run(summary)
+        if owned:
+            ray.shutdown()
+    return summary
+
+
+def _worker_class() -> type:
+    from .worker import DetectorWorker
+
+    return DetectorWorker
+
+
+def _worker_count(ray: Any, workers: int | None, threads: int, gpus: float) -> int:
+    resources = ray.cluster_resources()
+    cpus = int(resources.get("CPU", 0))
+    if gpus > 0:
+        fit = int(resources.get("GPU", 0) / gpus)
+        if fit < 1:
+            raise PannsError(f"--gpus-per-worker {gpus:g}: the Ray cluster has "
+                             f"{resources.get('GPU', 0):g} GPUs.")  # fmt: skip
+    else:
+        fit = cpus // threads
+    fit = min(fit, cpus // threads) if cpus else fit
+    if workers is None:
+        return max(1, fit)
+    if workers > fit:
+        have = f"{cpus} CPUs" + (f", {resources.get('GPU', 0):g} GPUs" if gpus else "")
+        raise PannsError(f"--workers {workers} at {threads} CPU(s) each does not fit the Ray "
+                         f"cluster ({have}); ask for at most {max(fit, 0)}.")  # fmt: skip
+    return workers
+
+
+def _reason(ray: Any, error: BaseException) -> str:
+    """One line for a failed piece: the worker's own error, or how the worker was lost."""
+    if isinstance(error, ray.exceptions.RayTaskError):
+        cause = getattr(error, "cause", None)
+        if isinstance(cause, PannsError):
+            return str(cause)
+        if cause is not None:
+            return f"{type(cause).__name__}: {cause}"
+        return str(error).strip().splitlines()[-1]
+    if isinstance(error, ray.exceptions.RayActorError | ray.exceptions.ActorUnavailableError):
+        return "its Ray worker was lost (process killed or machine gone)"
+    return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
+
+
+def _drive(ray: Any, handles: list, queue: collections.deque, pending: dict[int, Pending],
+           results: Results, run: RunModel, params: PostprocessParams, summary: RunSummary,
+           bar: Any, *,
+           body: float, batch: int, attempts: int, cancel: CancelToken | None) -> None:
+    """Feed the workers until every piece is in or given up."""
+    in_flight: dict[Any, tuple[int, Piece]] = {}
+    load = [0] * len(handles)
+    while queue or in_flight:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("Detection cancelled.")
+        for w, handle in enumerate(handles):
+            while load[w] < IN_FLIGHT and queue:
+                piece = queue.popleft()
+                state = pending[piece.recording]
+                if state.failed:
+                    continue
+                ref = handle.detect_piece.remote(
+                    str(state.job.path.resolve()), piece.first, piece.stop, body, batch,
+                    want_hash=piece.index == 0 and state.todo.sha256 is None,
+                )  # fmt: skip
+                in_flight[ref] = (w, piece)
+                load[w] += 1
+        if not in_flight:
+            break
+        ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
+        for ref in ready:
+            w, piece = in_flight.pop(ref)
+            load[w] -= 1
+            state = pending[piece.recording]
+            try:
+                part = ray.get(ref)
+            except ray.exceptions.RayError as error:
+                if isinstance(error, ray.exceptions.RayActorError
+                              | ray.exceptions.ActorUnavailableError):  # fmt: skip
+                    summary.worker_losses += 1
+                if state.failed:
+                    continue
+                piece.attempts += 1
+                state.attempts = max(state.attempts, piece.attempts + 1)
+                if piece.attempts < attempts:
+                    queue.appendleft(piece)  # again, on whichever worker is free first
+                    continue
+                state.failed = True
+                reason = _reason(ray, error)
+                summary.failures.append((str(state.job.path), reason))
+                results.fail(state.job.recording, state.job.path, reason, piece.attempts)
+                bar.update(max(0.0, state.duration - state.reported))
+                state.reported = state.duration
+                continue
+            if state.failed:
+                continue
+            state.parts[piece.index] = part
+            seconds = min(len(part["probabilities"]) * part["segment_seconds"],
+                          state.duration - state.reported)  # fmt: skip
+            bar.update(max(0.0, seconds))
+            state.reported += max(0.0, seconds)
+            if len(state.parts) == state.n_pieces:
+                _finish(piece.recording, state, pending, results, run, params, summary, bar)
+
+
+def _finish(number: int, state: Pending, pending: dict[int, Pending], results: Results,
+            run: RunModel, params: PostprocessParams, summary: RunSummary, bar: Any) -> None:
+    """All pieces of a recording are in: assemble, write, note."""
+    from ..detection.scores import Scores
+
+    parts = [state.parts[i] for i in range(state.n_pieces)]
+    del pending[number]
+    job = state.job
+    try:
+        expected = 0
+        for part in parts:
+            if part["start_segment"] != expected:
+                raise RuntimeError(f"pieces do not line up (segment {part['start_segment']} "
+                                   f"after {expected})")  # fmt: skip
+            expected += len(part["probabilities"])
+        if not parts[-1]["is_last"]:
+            raise RuntimeError("the last piece did not reach the end of the recording")
+        sha256 = state.todo.sha256 or parts[0]["sha256"]
+        scores = Scores(np.concatenate([p["probabilities"] for p in parts]),
+                        parts[0]["segment_seconds"], run.labels, model_id=run.model_id,
+                        audio_hash=sha256, duration=parts[-1]["recording_seconds"],
+                        precision=run.precision)  # fmt: skip
+        results.write(job.recording, job.path, scores, params, attempts=state.attempts,
+                      worker=sorted({p["worker"] for p in parts}),
+                      seconds=round(sum(p["seconds"] for p in parts), 3),
+                      pieces=state.n_pieces)  # fmt: skip
+    except (PannsError, OSError, RuntimeError, ValueError) as error:
+        from ..detection.archive import error_text
+
+        summary.failures.append((str(job.path), error_text(error)))
+        results.fail(job.recording, job.path, error_text(error), state.attempts)
+        return
+    finally:
+        bar.update(max(0.0, state.duration - state.reported))
+    summary.processed += 1
+    summary.audio_seconds += scores.duration

@@ -1,0 +1,69 @@
+"""The Ray actor: one loaded detector that detects pieces of recordings.
+
+A plain class (``ray.remote`` wraps it when a run starts, so importing this module needs
+no Ray). Each worker loads the model once, picks its engine once (ONNX Runtime on the
+CPU, torch on a GPU), and then runs :func:`~panns_core.detection.inference.iter_detect`
+over the windows of one piece at a time, at the window geometry the driver chose, so the
+pieces fit together exactly as one process's chunks do.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+
+class DetectorWorker:
+    """Holds ``checkpoint`` (a model file) as ``model_id`` on ``device``."""
+
+    def __init__(self, checkpoint: str, model_id: str, *, device: str = "cpu",
+                 threads: int = 1, fast: bool = False, precision: str | None = None) -> None:
+        from ..detection.device import choose_device, set_threads
+        from ..detection.engines import select_engine
+        from ..hub.resolve import load_detector
+
+        set_threads(threads)
+        self.device = choose_device(device)
+        detector = load_detector(checkpoint, device=self.device)
+        self.detector = replace(detector, model_id=model_id)
+        self.engine = select_engine(self.detector, self.device, fast=fast, precision=precision)
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+
+    def info(self) -> dict[str, Any]:
+        """What the driver plans with: precision, engine and its window geometry."""
+        return {"precision": self.engine.precision, "engine": self.engine.name,
+                "body_seconds": self.engine.body_seconds, "batch_size": self.engine.batch_size,
+                "device": str(self.device), "worker": self.name,
+                "note": getattr(self.engine, "note", "")}  # fmt: skip
+
+    def detect_piece(self, path: str, first: int, stop: int | None, body_seconds: float,
+                     batch_size: int, want_hash: bool = False) -> dict[str, Any]:
+        """Scores of windows ``first`` to ``stop - 1`` (None: to the end) of ``path``."""
+        from ..detection.inference import iter_detect
+
+        began = time.perf_counter()
+        sha256 = None
+        if want_hash:
+            from ..audio import file_sha256
+
+            sha256 = file_sha256(path)
+        parts, start, last = [], None, None
+        for chunk in iter_detect(path, self.detector, device=self.device, engine=self.engine,
+                                 body_seconds=body_seconds, batch_size=batch_size,
+                                 windows=(first, stop)):  # fmt: skip
+            if start is None:
+                start = chunk.start_segment
+            parts.append(chunk.probabilities)
+            last = chunk
+        return {"start_segment": start, "probabilities": np.concatenate(parts),
+                "is_last": last.is_last, "recording_seconds": last.recording_seconds,
+                "segment_seconds": last.segment_seconds, "sha256": sha256,
+                "seconds": time.perf_counter() - began, "worker": self.name}  # fmt: skip
+
+    def pid(self) -> int:
+        return os.getpid()
