@@ -146,8 +146,11 @@ def detect_archive(
     try:
         count = _worker_count(ray, workers, threads, gpus_per_worker)
         remote = ray.remote(_worker_class()).options(
-            num_cpus=threads, num_gpus=gpus_per_worker, max_restarts=-1, max_task_retries=0,
-            scheduling_strategy="SPREAD",
+            # a dead worker is restarted (loading the model again) and Ray runs the pieces it
+            # held again, there, up to attempts - 1 times; errors a piece raises are retried
+            # by _drive (both ways a piece gets ``attempts`` tries)
+            num_cpus=threads, num_gpus=gpus_per_worker, max_restarts=-1,
+            max_task_retries=attempts - 1, scheduling_strategy="SPREAD",
         )  # fmt: skip
         device = "cuda" if gpus_per_worker > 0 else "cpu"
         checkpoint, model_id = str(Path(detector.path).resolve()), detector.model_id
@@ -247,6 +250,7 @@ def _drive(ray: Any, handles: list, queue: collections.deque, pending: dict[int,
     """Feed the workers until every piece is in or given up."""
     in_flight: dict[Any, tuple[int, Piece]] = {}
     load = [0] * len(handles)
+    pids: list[str | None] = [None] * len(handles)
     while queue or in_flight:
         if cancel is not None and cancel.is_set():
             raise Cancelled("Detection cancelled.")
@@ -272,12 +276,12 @@ def _drive(ray: Any, handles: list, queue: collections.deque, pending: dict[int,
             try:
                 part = ray.get(ref)
             except ray.exceptions.RayError as error:
-                if isinstance(error, ray.exceptions.RayActorError
-                              | ray.exceptions.ActorUnavailableError):  # fmt: skip
-                    summary.worker_losses += 1
                 if state.failed:
                     continue
-                piece.attempts += 1
+                lost = isinstance(error, ray.exceptions.RayActorError
+                                  | ray.exceptions.ActorUnavailableError)  # fmt: skip
+                # a lost worker's pieces were tried again by Ray already (max_task_retries)
+                piece.attempts = attempts if lost else piece.attempts + 1
                 state.attempts = max(state.attempts, piece.attempts + 1)
                 if piece.attempts < attempts:
                     queue.appendleft(piece)  # again, on whichever worker is free first
@@ -289,6 +293,9 @@ def _drive(ray: Any, handles: list, queue: collections.deque, pending: dict[int,
                 bar.update(max(0.0, state.duration - state.reported))
                 state.reported = state.duration
                 continue
+            if pids[w] is not None and pids[w] != part["worker"]:
+                summary.worker_restarts += 1  # the process under this handle is a new one
+            pids[w] = part["worker"]
             if state.failed:
                 continue
             state.parts[piece.index] = part

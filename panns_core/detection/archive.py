@@ -104,7 +104,7 @@ def progress_bar(total_seconds: float, quiet: bool, desc: str = "detect"):
     """The one tqdm bar of a run, in seconds of audio."""
     from tqdm import tqdm
 
-    return tqdm(total=round(total_seconds, 1), unit="s", unit_scale=True, desc=desc,
+    return tqdm(total=total_seconds, unit="s", unit_scale=True, desc=desc,
                 disable=quiet, file=sys.stderr, dynamic_ncols=True)  # fmt: skip
 
 

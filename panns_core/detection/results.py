@@ -123,7 +123,7 @@ class RunSummary:
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
     workers: int = 1
-    worker_losses: int = 0  # pieces whose worker died under them (then tried again)
+    worker_restarts: int = 0  # workers that died and were started again
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -142,8 +142,8 @@ class RunSummary:
             text += f"; {self.skipped} done before, skipped"
         if self.rederived:
             text += f"; {self.rederived} re-made from stored scores"
-        if self.worker_losses:
-            text += f"; {self.worker_losses} piece(s) redone after a worker was lost"
+        if self.worker_restarts:
+            text += f"; {self.worker_restarts} worker(s) lost and restarted"
         text += f"; {len(self.failures)} failed" if self.failures else "; no failures"
         return text
 
@@ -243,7 +243,7 @@ class Results:
                       "audio_seconds": round(summary.audio_seconds, 3),
                       "wall_seconds": round(summary.wall_seconds, 3),
                       "workers": summary.workers,
-                      "worker_losses": summary.worker_losses})  # fmt: skip
+                      "worker_restarts": summary.worker_restarts})  # fmt: skip
 
     # -- what to do ------------------------------------------------------------------
     def plan(self, recording: str, path: Path, model_id: str, precision: str,
