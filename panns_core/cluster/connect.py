@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import Any
 
 from ..errors import PannsError
@@ -43,9 +44,26 @@ def connect(address: str | None, *, cpus: int | None = None) -> bool:
                                  f"{os.environ['RAY_ADDRESS']}; start it or unset it.") from None
             ray.init(**local)
     else:
+        _check_reachable(address)
         try:
             ray.init(address=address, **options)
         except (ConnectionError, ValueError, RuntimeError) as error:
             raise PannsError(f"Cannot reach the Ray cluster at {address} ({error}); start it "
                              "there with `ray start --head`, or check the address.") from None
     return True
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not minutes, when nothing listens at ``address`` (Ray itself keeps
+    retrying an unreachable head for minutes)."""
+    host_port = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = host_port.rpartition(":")
+    if not sep or not port.isdigit():
+        raise PannsError(f"--ray {address!r}: give the head node as HOST:PORT (ray start "
+                         "--head prints it, e.g. 10.0.0.5:6379) or ray://HOST:10001.")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as error:
+        raise PannsError(f"Cannot reach the Ray cluster at {address} ({error.strerror or error}); "
+                         "start it there with `ray start --head`, or check the address.") from None
