@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("ray", reason="the cluster extra (ray) is not installed")
 
-from panns_core.cluster.connect import connect  # noqa: E402
-from panns_core.errors import PannsError  # noqa: E402
+from panns_core.cluster.connect import connect
+from panns_core.errors import PannsError
 
 
 def _closed_port() -> int:
@@ -27,5 +27,5 @@ def test_an_address_that_is_no_address_says_what_to_give(address):
 def test_nothing_listening_fails_at_once():
     port = _closed_port()
     for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
-        with pytest.raises(PannsError, match="Cannot reach the Ray cluster.*ray start --head"):
+        with pytest.raises(PannsError, match=r"Cannot reach the Ray cluster.*ray start --head"):
             connect(address)
