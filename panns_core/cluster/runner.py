@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..detection.archive import advance
 from ..errors import Cancelled, PannsError
 from .connect import connect, require_ray
 
@@ -169,7 +170,7 @@ def detect_archive(
         results.start_run(mode="ray", model_id=model_id, precision=precision,
                           params=params.to_dict(), workers=count, engine=info["engine"],
                           body_seconds=body, recordings=len(jobs),
-                          address=ray.get_runtime_context().gcs_address)  # fmt: skip
+                          address=_address(ray))  # fmt: skip
         summary = RunSummary(results.run_id, workers=count)
         for path, message in problems:
             summary.failures.append((path, message))
@@ -201,6 +202,13 @@ def detect_archive(
         if owned:
             ray.shutdown()
     return summary
+
+
+def _address(ray: Any) -> str:
+    try:
+        return str(ray.get_runtime_context().gcs_address)
+    except Exception:  # Ray Client connections do not say
+        return ""
 
 
 def _worker_class() -> type:
@@ -290,7 +298,7 @@ def _drive(ray: Any, handles: list, queue: collections.deque, pending: dict[int,
                 reason = _reason(ray, error)
                 summary.failures.append((str(state.job.path), reason))
                 results.fail(state.job.recording, state.job.path, reason, piece.attempts)
-                bar.update(max(0.0, state.duration - state.reported))
+                advance(bar, state.duration - state.reported)
                 state.reported = state.duration
                 continue
             if pids[w] is not None and pids[w] != part["worker"]:
@@ -301,7 +309,7 @@ def _drive(ray: Any, handles: list, queue: collections.deque, pending: dict[int,
             state.parts[piece.index] = part
             seconds = min(len(part["probabilities"]) * part["segment_seconds"],
                           state.duration - state.reported)  # fmt: skip
-            bar.update(max(0.0, seconds))
+            advance(bar, seconds)
             state.reported += max(0.0, seconds)
             if len(state.parts) == state.n_pieces:
                 _finish(piece.recording, state, pending, results, run, params, summary, bar)
@@ -340,6 +348,6 @@ def _finish(number: int, state: Pending, pending: dict[int, Pending], results: R
         results.fail(job.recording, job.path, error_text(error), state.attempts)
         return
     finally:
-        bar.update(max(0.0, state.duration - state.reported))
+        advance(bar, state.duration - state.reported)
     summary.processed += 1
     summary.audio_seconds += scores.duration

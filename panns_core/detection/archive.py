@@ -108,6 +108,14 @@ def progress_bar(total_seconds: float, quiet: bool, desc: str = "detect"):
                 disable=quiet, file=sys.stderr, dynamic_ncols=True)  # fmt: skip
 
 
+def advance(bar, seconds: float) -> None:
+    """Move the bar on by ``seconds`` of audio, never past its total (float sums of the
+    pieces may overshoot it by a rounding error)."""
+    step = min(max(0.0, seconds), max(0.0, (bar.total or 0) - bar.n))
+    if step:
+        bar.update(step)
+
+
 def durations_of(todo: list[tuple[Job, Todo]], results: Results, summary: RunSummary
                  ) -> list[tuple[Job, Todo, float]]:
     """Header durations of the jobs to detect (a file whose header fails is a failure)."""
@@ -166,7 +174,7 @@ def detect_to_results(
             def progress(fraction: float, _chunk, duration=duration) -> None:
                 nonlocal done
                 now = fraction * duration
-                bar.update(max(0.0, now - done))
+                advance(bar, now - done)
                 done = now
 
             began = time.perf_counter()
@@ -187,7 +195,7 @@ def detect_to_results(
                 results.fail(job.recording, job.path, error_text(error), 1)
                 continue
             finally:
-                bar.update(max(0.0, duration - done))
+                advance(bar, duration - done)
             summary.processed += 1
             summary.audio_seconds += scores.duration
             if on_done is not None:

@@ -28,6 +28,7 @@ def detector():
         yield Detector.from_module(deterministic_model(arch, len(TINY_LABELS)), TINY_LABELS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [32000, 44100])
 def test_pieces_end_to_end_equal_the_whole_run(detector, tmp_path, rate):
     path = tmp_path / "long.wav"
