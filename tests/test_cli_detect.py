@@ -288,8 +288,9 @@ def test_results_folder_resumes_and_remakes_events(checkpoint, recordings, tmp_p
     out = tmp_path / "results"
     args = ["detect", str(recordings), "--model", str(checkpoint), "--threshold", "0.5",
             "--out", f"{out}/"]  # fmt: skip
-    assert main(args) == 0
-    assert "0 done before" not in capsys.readouterr().err
+    assert main([*args, "--scores-out", str(tmp_path / "copies")]) == 0
+    assert "done before" not in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "copies").iterdir()) == ["a.tsv", "sub__b.tsv"]
     assert sorted(p.name for p in out.glob("*.tsv")) == ["a.tsv", "sub__b.tsv"]
     assert set(read_sed_scores(out / "scores")) == {"a", "sub__b"}
     lines = _manifest(out)

@@ -426,6 +426,16 @@ def _run_results(args: argparse.Namespace, jobs: list[Job], failures: list[tuple
             cache=not args.no_cache, quiet=args.quiet,
         )  # fmt: skip
     failures = [*failures, *summary.failures]
+    if args.scores_out:  # the folder keeps them in scores/; copies where they were asked for
+        import shutil
+
+        entries = results.done_entries()
+        for job in jobs:
+            entry = entries.get(job.recording)
+            if entry and (results.root / entry["scores"]).is_file():
+                target = Path(args.scores_out) / Path(entry["scores"]).name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(results.root / entry["scores"], target)
     if not args.quiet:
         print(f"panns-sed: {summary.describe()}; results in {results.root} "
               f"(manifest {results.manifest_path.name}, model {detector.model_id}).",

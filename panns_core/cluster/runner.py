@@ -159,9 +159,10 @@ def detect_archive(
         handles.append(first)
         try:
             info = ray.get(first.info.remote())
-        except ray.exceptions.RayError as error:
-            raise PannsError(f"A Ray worker could not load the model {checkpoint}: "
-                             f"{_reason(ray, error)}") from None
+        except ray.exceptions.RayError as error:  # its creation failed: the cause is last
+            cause = (str(error).strip().splitlines() or ["unknown error"])[-1]
+            raise PannsError(f"A Ray worker could not load the model {checkpoint}: {cause} "
+                             "(every machine needs the model file at that path).") from None
         precision = info["precision"]
         handles += [remote.remote(checkpoint, model_id, device=device, threads=threads,
                                   precision=precision) for _ in range(count - 1)]  # fmt: skip

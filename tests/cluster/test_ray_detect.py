@@ -244,3 +244,19 @@ def test_the_driver_killed_and_restarted_finishes_only_the_rest(
     assert lines[-1]["kind"] == "end" and lines[-1]["skipped"] == len(first_done)
     assert lines[-1]["processed"] == len(second_done)
     assert_same_results(out, single)
+
+
+def test_a_worker_that_cannot_load_the_model_is_one_line(cluster, checkpoint, archive, tmp_path):
+    from dataclasses import replace
+
+    from panns_core.cluster import detect_archive
+    from panns_core.errors import PannsError
+    from panns_core.hub.resolve import load_detector
+
+    elsewhere = tmp_path / "not_a_checkpoint.pth"
+    elsewhere.write_text("only on the driver's machine, and not a model")
+    detector = replace(load_detector(checkpoint), path=elsewhere)
+    with pytest.raises(PannsError, match="could not load the model") as caught:
+        detect_archive(archive, tmp_path / "results", detector)
+    assert "\n" not in str(caught.value) and "every machine" in str(caught.value)
+    assert not (tmp_path / "results" / "manifest.jsonl").exists()
