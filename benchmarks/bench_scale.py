@@ -9,9 +9,11 @@ results folder, the ONNX export cached beforehand so every setting starts alike)
 - ``single``: one process, ``--threads`` threads (the default path);
 - ``ray-N``: ``--workers N`` on a local Ray started by the command, 1 thread per worker.
 
-Wall time includes start-up (Ray and the workers' model loading). The CPU, core count and
-the load average before and after each run are printed (numbers are upper bounds on a
-shared machine).
+Wall time includes start-up (Ray and the workers' model loading). Also reported: the
+seconds workers spent detecting (from the manifest), the x real time per busy worker, and
+how many workers were busy on average (busy seconds / the run's wall time). The CPU,
+core count and the load average before and after each run are printed (numbers are upper
+bounds on a shared machine).
 
     python benchmarks/bench_scale.py --soundscapes 60 --long-minutes 10 --workers 1 2
 """
@@ -71,7 +73,12 @@ def run(label: str, command: list[str], env: dict, results: Path) -> dict:
         raise SystemExit(f"{label} failed:\n{done.stderr[-3000:]}")
     lines = [json.loads(x) for x in (results / "manifest.jsonl").read_text().splitlines()]
     end = lines[-1]
+    # seconds the workers spent detecting (hashing, decoding, the model) per recording
+    busy = sum(x["seconds"] for x in lines if x["kind"] == "done")
     return {"setting": label, "wall_s": round(wall, 1), "audio_s": end["audio_seconds"],
+            "worker_busy_s": round(busy, 1),
+            "x_realtime_per_busy_worker": round(end["audio_seconds"] / busy, 1),
+            "busy_workers_on_average": round(busy / end["wall_seconds"], 2),
             "x_realtime": round(end["audio_seconds"] / wall, 1),
             "x_realtime_inside_run": round(end["audio_seconds"] / end["wall_seconds"], 1),
             "recordings": end["processed"], "load_before": round(load_before, 2),

@@ -168,6 +168,18 @@ def test_ray_gives_the_single_process_results_and_resumes(cluster, checkpoint, a
     third = manifest(out)[-1]
     assert third["rederived"] == len(LENGTHS) and third["processed"] == 0
 
+    # a project reads the folder's events as they are (recordings matched by their names)
+    project = tmp_path / "archive.panns"
+    assert main(["project", "create", str(project)]) == 0
+    assert main(["project", "add", str(project), str(archive)]) == 0
+    assert main(["project", "import", str(project), *map(str, sorted(out.glob("*.tsv")))]) == 0
+    from panns_core.annotations.store import ProjectStore
+
+    with ProjectStore(project) as store:
+        imported = store.events()
+    expected = sum(len(pd.read_csv(f, sep="\t").dropna()) for f in out.glob("*.tsv"))
+    assert len(imported) == expected > 0
+
 
 def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(
         cluster, checkpoint, archive, reference, tmp_path):  # fmt: skip
