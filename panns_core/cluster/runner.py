@@ -4,8 +4,9 @@ Recordings left to do (:func:`panns_core.detection.archive.prepare`: done ones s
 are cut into *pieces* of whole detection windows (``piece_seconds`` of audio each; a short
 recording is one piece). Every worker (:class:`.worker.DetectorWorker`) keeps two pieces
 queued so it never waits for the driver. When the last piece of a recording is in, the
-driver puts the pieces end to end (they are exactly one process's chunks), turns them
-into events and writes both to the results folder with its manifest line. A piece whose
+worker that ran it puts the pieces end to end (they are exactly one process's chunks),
+turns them into events and writes both to the results folder; the driver then appends
+the recording's manifest line (so it only ever handles small descriptions). A piece whose
 worker died (its process killed, its machine gone) or that raised is tried again, on any
 worker, up to ``attempts`` times; then its recording is reported failed with the error
 and the others go on. Ray restarts dead workers (each loads the model again).
@@ -22,8 +23,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from ..detection.archive import advance
 from ..errors import Cancelled, PannsError
@@ -65,7 +64,8 @@ class Pending:
     todo: Todo
     duration: float
     n_pieces: int
-    parts: dict[int, dict] = field(default_factory=dict)
+    parts: dict[int, dict] = field(default_factory=dict)  # piece descriptions
+    refs: dict[int, Any] = field(default_factory=dict)  # piece scores, in Ray's object store
     reported: float = 0.0  # seconds of it shown on the progress bar
     failed: bool = False
     attempts: int = 1
@@ -256,10 +256,26 @@ def _drive(ray: Any, handles: list, queue: collections.deque, pending: dict[int,
            results: Results, run: RunModel, params: PostprocessParams, summary: RunSummary,
            bar: Any, *,
            body: float, batch: int, attempts: int, cancel: CancelToken | None) -> None:
-    """Feed the workers until every piece is in or given up."""
-    in_flight: dict[Any, tuple[int, Piece]] = {}
+    """Feed the workers until every recording is written or given up.
+
+    A piece returns two objects: a small description (fetched here) and its scores (left
+    in Ray's object store). When a recording's pieces are all in, the worker that ran its
+    last piece puts them together and writes the files (:meth:`DetectorWorker.finish`);
+    here only its manifest line is appended, so the driver stays light however many
+    workers there are.
+    """
+    in_flight: dict[Any, tuple[int, Piece | int]] = {}
     load = [0] * len(handles)
     pids: list[str | None] = [None] * len(handles)
+
+    def give_up(state: Pending, reason: str, tries: int) -> None:
+        state.failed = True
+        summary.failures.append((str(state.job.path), reason))
+        results.fail(state.job.recording, state.job.path, reason, tries)
+        advance(bar, state.duration - state.reported)
+        state.reported = state.duration
+        state.refs.clear()  # its pieces' scores may go
+
     while queue or in_flight:
         if cancel is not None and cancel.is_set():
             raise Cancelled("Detection cancelled.")
@@ -269,19 +285,21 @@ def _drive(ray: Any, handles: list, queue: collections.deque, pending: dict[int,
                 state = pending[piece.recording]
                 if state.failed:
                     continue
-                ref = handle.detect_piece.remote(
+                meta_ref, scores_ref = handle.detect_piece.options(num_returns=2).remote(
                     str(state.job.path.resolve()), piece.first, piece.stop, body, batch,
                     want_hash=piece.index == 0 and state.todo.sha256 is None,
                 )  # fmt: skip
-                in_flight[ref] = (w, piece)
+                state.refs[piece.index] = scores_ref
+                in_flight[meta_ref] = (w, piece)
                 load[w] += 1
         if not in_flight:
             break
         ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
         for ref in ready:
-            w, piece = in_flight.pop(ref)
+            w, task = in_flight.pop(ref)
             load[w] -= 1
-            state = pending[piece.recording]
+            number = task if isinstance(task, int) else task.recording
+            state = pending[number]
             try:
                 part = ray.get(ref)
             except ray.exceptions.RayError as error:
@@ -289,66 +307,46 @@ def _drive(ray: Any, handles: list, queue: collections.deque, pending: dict[int,
                     continue
                 lost = isinstance(error, ray.exceptions.RayActorError
                                   | ray.exceptions.ActorUnavailableError)  # fmt: skip
-                # a lost worker's pieces were tried again by Ray already (max_task_retries)
-                piece.attempts = attempts if lost else piece.attempts + 1
-                state.attempts = max(state.attempts, piece.attempts + 1)
-                if piece.attempts < attempts:
-                    queue.appendleft(piece)  # again, on whichever worker is free first
+                if isinstance(task, int):  # writing failed (or lost its worker and retries)
+                    give_up(state, _reason(ray, error), state.attempts)
                     continue
-                state.failed = True
-                reason = _reason(ray, error)
-                summary.failures.append((str(state.job.path), reason))
-                results.fail(state.job.recording, state.job.path, reason, piece.attempts)
-                advance(bar, state.duration - state.reported)
-                state.reported = state.duration
+                # a lost worker's pieces were tried again by Ray already (max_task_retries)
+                task.attempts = attempts if lost else task.attempts + 1
+                state.attempts = max(state.attempts, task.attempts + 1)
+                if task.attempts < attempts:
+                    queue.appendleft(task)  # again, on whichever worker is free first
+                else:
+                    give_up(state, _reason(ray, error), task.attempts)
                 continue
             if pids[w] is not None and pids[w] != part["worker"]:
                 summary.worker_restarts += 1  # the process under this handle is a new one
             pids[w] = part["worker"]
             if state.failed:
                 continue
-            state.parts[piece.index] = part
-            seconds = min(len(part["probabilities"]) * part["segment_seconds"],
+            if isinstance(task, int):  # written: note it
+                del pending[number]
+                results.note_done(part, attempts=state.attempts, pieces=state.n_pieces,
+                                  worker=sorted({m["worker"] for m in state.parts.values()}),
+                                  seconds=round(sum(m["seconds"] for m in state.parts.values())
+                                                + part.pop("write_seconds"), 3))  # fmt: skip
+                advance(bar, state.duration - state.reported)
+                summary.processed += 1
+                summary.audio_seconds += part["duration"]
+                continue
+            state.parts[task.index] = part
+            seconds = min(part["segments"] * part["segment_seconds"],
                           state.duration - state.reported)  # fmt: skip
             advance(bar, seconds)
             state.reported += max(0.0, seconds)
             if len(state.parts) == state.n_pieces:
-                _finish(piece.recording, state, pending, results, run, params, summary, bar)
-
-
-def _finish(number: int, state: Pending, pending: dict[int, Pending], results: Results,
-            run: RunModel, params: PostprocessParams, summary: RunSummary, bar: Any) -> None:
-    """All pieces of a recording are in: assemble, write, note."""
-    from ..detection.scores import Scores
-
-    parts = [state.parts[i] for i in range(state.n_pieces)]
-    del pending[number]
-    job = state.job
-    try:
-        expected = 0
-        for part in parts:
-            if part["start_segment"] != expected:
-                raise RuntimeError(f"pieces do not line up (segment {part['start_segment']} "
-                                   f"after {expected})")  # fmt: skip
-            expected += len(part["probabilities"])
-        if not parts[-1]["is_last"]:
-            raise RuntimeError("the last piece did not reach the end of the recording")
-        sha256 = state.todo.sha256 or parts[0]["sha256"]
-        scores = Scores(np.concatenate([p["probabilities"] for p in parts]),
-                        parts[0]["segment_seconds"], run.labels, model_id=run.model_id,
-                        audio_hash=sha256, duration=parts[-1]["recording_seconds"],
-                        precision=run.precision)  # fmt: skip
-        results.write(job.recording, job.path, scores, params, attempts=state.attempts,
-                      worker=sorted({p["worker"] for p in parts}),
-                      seconds=round(sum(p["seconds"] for p in parts), 3),
-                      pieces=state.n_pieces)  # fmt: skip
-    except (PannsError, OSError, RuntimeError, ValueError) as error:
-        from ..detection.archive import error_text
-
-        summary.failures.append((str(job.path), error_text(error)))
-        results.fail(job.recording, job.path, error_text(error), state.attempts)
-        return
-    finally:
-        advance(bar, state.duration - state.reported)
-    summary.processed += 1
-    summary.audio_seconds += scores.duration
+                job = {"root": str(results.root), "format": results.fmt,
+                       "name": results.name(state.job.recording),
+                       "recording": state.job.recording, "path": str(state.job.path.resolve()),
+                       "params": params.to_dict(), "labels": run.labels,
+                       "model_id": run.model_id, "precision": run.precision,
+                       "sha256": state.todo.sha256 or state.parts[0]["sha256"],
+                       "pieces": [state.parts[i] for i in range(state.n_pieces)]}  # fmt: skip
+                ref = handles[w].finish.remote(job, *(state.refs[i]
+                                                      for i in range(state.n_pieces)))
+                in_flight[ref] = (w, number)
+                load[w] += 1

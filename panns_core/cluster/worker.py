@@ -43,7 +43,8 @@ class DetectorWorker:
 
     def detect_piece(self, path: str, first: int, stop: int | None, body_seconds: float,
                      batch_size: int, want_hash: bool = False) -> dict[str, Any]:
-        """Scores of windows ``first`` to ``stop - 1`` (None: to the end) of ``path``."""
+        """Scores of windows ``first`` to ``stop - 1`` (None: to the end) of ``path``:
+        (a small description, the probabilities); the driver fetches only the first."""
         from ..detection.inference import iter_detect
 
         began = time.perf_counter()
@@ -60,10 +61,42 @@ class DetectorWorker:
                 start = chunk.start_segment
             parts.append(chunk.probabilities)
             last = chunk
-        return {"start_segment": start, "probabilities": np.concatenate(parts),
+        meta = {"start_segment": start, "segments": sum(len(p) for p in parts),
                 "is_last": last.is_last, "recording_seconds": last.recording_seconds,
                 "segment_seconds": last.segment_seconds, "sha256": sha256,
                 "seconds": time.perf_counter() - began, "worker": self.name}  # fmt: skip
+        return meta, np.concatenate(parts)
+
+    def finish(self, job: dict[str, Any], *probabilities: np.ndarray) -> dict[str, Any]:
+        """Put a recording's pieces end to end and write its files into the results
+        folder (events and scores, atomically); returns its manifest record."""
+        from pathlib import Path
+
+        from ..detection.postprocess import PostprocessParams
+        from ..detection.results import Results
+        from ..detection.scores import Scores
+
+        began = time.perf_counter()
+        pieces = job["pieces"]
+        expected = 0
+        for piece, probs in zip(pieces, probabilities):
+            if piece["start_segment"] != expected or len(probs) != piece["segments"]:
+                raise RuntimeError(f"pieces do not line up (segment {piece['start_segment']} "
+                                   f"after {expected})")  # fmt: skip
+            expected += len(probs)
+        if not pieces or not pieces[-1]["is_last"]:
+            raise RuntimeError("the last piece did not reach the end of the recording")
+        scores = Scores(np.concatenate(probabilities), pieces[0]["segment_seconds"],
+                        job["labels"], model_id=job["model_id"], audio_hash=job["sha256"],
+                        duration=pieces[-1]["recording_seconds"],
+                        precision=job["precision"])  # fmt: skip
+        results = Results(job["root"], job["format"])
+        results.set_name(job["recording"], job["name"])
+        record = results.write_files(job["recording"], Path(job["path"]), scores,
+                                     PostprocessParams.from_dict(job["params"]))  # fmt: skip
+        record["worker"] = self.name
+        record["write_seconds"] = time.perf_counter() - began
+        return record
 
     def pid(self) -> int:
         return os.getpid()

@@ -186,6 +186,10 @@ class Results:
     def name(self, recording: str) -> str:
         return self._names.get(recording) or flat_name(recording)
 
+    def set_name(self, recording: str, name: str) -> None:
+        """Use ``name`` for the files of ``recording`` (as the driver assigned it)."""
+        self._names[recording] = name
+
     def events_path(self, recording: str) -> Path:
         return self.root / f"{self.name(recording)}{SUFFIX[self.fmt]}"
 
@@ -275,9 +279,16 @@ class Results:
 
     # -- writing ---------------------------------------------------------------------
     def write(self, recording: str, path: Path, scores: Scores, params: PostprocessParams, *,
-              write_scores: bool = True, **info: Any) -> pd.DataFrame:
+              write_scores: bool = True, **info: Any) -> dict:
         """Write the events (and scores) of one recording, then its ``done`` line; returns
-        the events. ``info`` (worker, attempts, seconds, ...) goes into the line."""
+        the line. ``info`` (worker, attempts, seconds, ...) goes into the line."""
+        record = self.write_files(recording, path, scores, params, write_scores=write_scores)
+        return self.note_done(record, **info)
+
+    def write_files(self, recording: str, path: Path, scores: Scores,
+                    params: PostprocessParams, *, write_scores: bool = True) -> dict:
+        """Write the events (and scores) of one recording, atomically, without touching the
+        manifest (a Ray worker does this; the driver notes the returned record)."""
         from .postprocess import scores_to_events
 
         events = scores_to_events(scores, params, recording, mean_confidence=True)
@@ -287,20 +298,24 @@ class Results:
         events_file = self.events_path(recording)
         write_atomic(events_file, dumps_events(events, self.fmt, [recording]))
         stat = path.stat()
-        self._append({
-            "kind": "done", "run": self.run_id, "recording": recording, "path": str(path.resolve()),
+        return {
+            "recording": recording, "path": str(path.resolve()),
             "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": scores.audio_hash,
             "model_id": scores.model_id, "precision": scores.precision,
             "duration": scores.duration, "segments": scores.n_segments,
             "events": events_file.relative_to(self.root).as_posix(),
             "scores": scores_file.relative_to(self.root).as_posix(),
             "n_events": len(events), "format": self.fmt, "params": params.to_dict(),
-            "finished": _now(), **info,
-        })  # fmt: skip
-        return events
+        }  # fmt: skip
+
+    def note_done(self, record: dict, **info: Any) -> dict:
+        """Append the ``done`` line of a recording whose files :meth:`write_files` wrote."""
+        line = {"kind": "done", "run": self.run_id, **record, "finished": _now(), **info}
+        self._append(line)
+        return line
 
     def rederive(self, recording: str, path: Path, entry: dict,
-                 params: PostprocessParams) -> pd.DataFrame:
+                 params: PostprocessParams) -> dict:
         """Events of a done recording made again from its stored scores (no detection)."""
         from .scores import Scores
 
