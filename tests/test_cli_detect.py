@@ -303,7 +303,10 @@ def test_results_folder_resumes_and_remakes_events(checkpoint, recordings, tmp_p
 
     with open(out / "manifest.jsonl", "a") as handle:  # a run killed while writing a line
         handle.write('{"kind": "done", "recording": "a.w')
+    torn = out / "scores" / ".a.tsv.12345.tmp"  # and a file it was writing
+    torn.write_text("onset\toffset\tSpeech\n0.0\t0.3")
     assert main(args) == 0
+    assert not torn.exists()
     assert "2 done before, skipped" in capsys.readouterr().err
     assert _manifest(out)[-1]["skipped"] == 2  # the torn line was ended, not glued to
     assert main([*args, "--threshold", "0.9"]) == 0

@@ -14,14 +14,15 @@ sha256, size and modification time, model id, precision, duration, its files, it
 worker and attempts), a ``failed`` line per recording given up on (with the error), and
 an ``end`` line with the run's summary.
 
-Every file is written under a temporary name and renamed (``os.replace``), and the
+Every file is written under a temporary name (``.NAME.PID.tmp``, removed when the next run
+starts if a killed writer left it) and renamed (``os.replace``), and the
 ``done`` line is appended only after both files are in place: a run killed at any moment
 leaves each recording either complete and listed or absent, never half-written under its
 final name. A later run skips a recording whose last ``done`` line has its content hash,
 the model id and the precision and whose files exist (the hash is taken from that line
 while the file's size and modification time are unchanged, else the file is hashed);
 when only the post-processing or the format changed, its events are made again from the
-stored scores without detecting.
+stored scores without detecting. One run at a time writes into a folder.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def write_atomic(target: Path, text: str) -> None:
 def write_scores_atomic(scores: Scores, target: Path) -> None:
     """The sed_scores_eval TSV of ``scores`` into ``target``, atomically."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.tsv")
+    # not *.tsv: a reader of the scores folder (sed_scores_eval) must never see a torn one
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         scores.write_tsv(tmp)
         os.replace(tmp, target)
@@ -235,6 +237,9 @@ class Results:
         from .. import __version__
 
         self.run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        for folder in (self.root, self.root / SCORES_DIR):  # what a killed writer left
+            for stale in folder.glob(".*.tmp") if folder.is_dir() else ():
+                stale.unlink(missing_ok=True)
         self._append({"kind": "run", "run": self.run_id, "started": _now(),
                       "host": socket.gethostname(), "format": self.fmt,
                       "version": __version__, **info})  # fmt: skip

@@ -215,8 +215,8 @@ def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(
     thread.join(180)
     assert not thread.is_alive() and "error" not in outcome, outcome
     summary = outcome["summary"]
-    assert summary.failures == [] and summary.processed == len(LENGTHS)
-    assert summary.worker_restarts == 1  # the kill was noticed, the worker started again
+    assert summary.failures == [] and summary.processed == len(LENGTHS), summary
+    assert summary.worker_restarts == 1, summary  # the kill was noticed, the worker restarted
     done = done_lines(out)
     assert len(done) == len({d["recording"] for d in done}) == len(LENGTHS)
     assert_same_results(out, single)
