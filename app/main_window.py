@@ -294,6 +294,13 @@ class MainWindow(QMainWindow):
         self.counts_label.setToolTip("Events of this recording; decided = the model's "
                                      "proposals you accepted, rejected or edited")
         self.statusBar().addPermanentWidget(self.counts_label)
+        self.readout_label = QLabel("")  # time, frequency, level under the pointer
+        self.readout_label.setToolTip("Time, frequency and level under the pointer on a "
+                                      "spectrogram")
+        self.statusBar().addPermanentWidget(self.readout_label)
+        for view in self.views:
+            if hasattr(view, "hovered"):
+                view.hovered.connect(self.readout_label.setText)
         self.time_label = QLabel("0:00.00")
         self.time_label.setMinimumWidth(220)
         self.statusBar().addPermanentWidget(self.time_label)
@@ -647,7 +654,7 @@ class MainWindow(QMainWindow):
     def add_from_time_selection(self) -> None:
         span = self.document.time_selection
         if span is not None:
-            self.document.add_event(*span)
+            self.document.add_event(*span, band=self.document.viewport.band_selection)
             self.document.time_selection = None
 
     def apply_vocabulary_label(self, digit: int) -> None:
