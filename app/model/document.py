@@ -42,6 +42,7 @@ OWN_EMITTERS = (
     "vocabulary",  # the project's label vocabulary changed
     "status",  # a short message for the status bar
     "edits",  # an edit of any recording's events or of the list was applied (value: Change)
+    "channel",  # the channel viewed, played and detected on (value: int | None = the mix)
 )
 EMITTERS = (
     *OWN_EMITTERS,
@@ -83,6 +84,7 @@ class Document:
         self._recording: OpenRecording | None = None
         self._annotations: pd.DataFrame = _empty_annotations()
         self._default_label = "Speech"
+        self._channel: int | None = None
         self._unsubscribe = None  # the store subscription of the open project
         self._known_vocabulary: list = []  # as last emitted
         self.viewport = Viewport()
@@ -190,6 +192,27 @@ class Document:
         if label and label != self._default_label:
             self._default_label = label
             self.events.default_label.emit(label)
+
+    @property
+    def channel(self) -> int | None:
+        """The channel of a multichannel recording that the native-rate spectrogram shows,
+        playback plays and detection listens to (0-based); None: the mean of all channels,
+        as detection has always done."""
+        return self._channel
+
+    @channel.setter
+    def channel(self, channel: int | None) -> None:
+        if channel is not None:
+            channel = int(channel)
+            channels = self._recording.channels if self._recording is not None else 1
+            if not 0 <= channel < channels:
+                from panns_core.errors import PannsError
+
+                raise PannsError(f"This recording has {channels} channel(s); choose channel "
+                                 f"1 to {channels} or the mix.")
+        if channel != self._channel:
+            self._channel = channel
+            self.events.channel.emit(channel)
 
     def status(self, message: str) -> None:
         self.events.status.emit(message)
@@ -335,6 +358,9 @@ class Document:
         if new == self._recording:
             return
         self._recording = new
+        if self._channel is not None and (new is None or self._channel >= new.channels):
+            self._channel = None  # a channel the new recording does not have: the mix
+            self.events.channel.emit(None)
         self.selection_model.reset()
         self.viewport.reset(new.duration if new else 0.0)
         self.detection.load(self.store, new.id if new else None)
