@@ -105,6 +105,10 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_panel_actions()
         self._build_status_bar()
+        from .listening_bar import ListeningBar
+
+        self.listening_bar = ListeningBar(self)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.listening_bar)
         doc = self.document
         doc.events.recording.connect(self._on_recording)
         doc.viewport.events.view_range.connect(self._on_view_range)

@@ -25,6 +25,17 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL_KEY = "<default model>"
 
 
+def channel_hash(audio_hash: str, channel: int | None) -> str:
+    """The audio identity of one channel of a file (the file's hash for the mix)."""
+    return audio_hash if channel is None else f"{audio_hash}-ch{int(channel) + 1}"
+
+
+def channel_of(audio_hash: str) -> int | None:
+    """The channel an audio hash names (None: the mix)."""
+    head, _, tail = (audio_hash or "").rpartition("-ch")
+    return int(tail) - 1 if head and tail.isdigit() else None
+
+
 class ScoreMemory:
     """The last ``limit`` recordings' scores in memory (least recently used goes first)."""
 
@@ -76,6 +87,7 @@ class Detection:
         self.params_by_hand = False
         self.memory = ScoreMemory()
         self._disk = None  # the ScoreCache, made on first save
+        self.channel: int | None = None  # scores of other channels are not shown
 
     # ------------------------------------------------------------------ choice
     @property
@@ -174,6 +186,8 @@ class Detection:
     def cached(self, store, rec_id: int):
         """A recording's finished scores: memory first, then the project's disk entry."""
         scores = self.memory.get(rec_id)
+        if scores is not None and channel_of(scores.audio_hash) != self.channel:
+            scores = None
         if scores is None and store is not None:
             try:
                 path = store.cached_scores(rec_id, self.model_key)
@@ -181,6 +195,8 @@ class Detection:
                     from panns_core.detection.scores import Scores
 
                     scores = Scores.load(path)
+                    if channel_of(scores.audio_hash) != self.channel:
+                        return None  # detected on another channel
                     self.memory.put(rec_id, scores)
             except Exception as error:
                 log.debug("cached scores not loaded: %s", error)

@@ -212,7 +212,11 @@ class Document:
                                  f"1 to {channels} or the mix.")
         if channel != self._channel:
             self._channel = channel
+            self.detection.channel = channel
             self.events.channel.emit(channel)
+            if self._recording is not None:  # show that channel's scores (or none)
+                self.detection.load(self.store, self._recording.id)
+                self.events.scores.emit(self.scores, partial=False)
 
     def status(self, message: str) -> None:
         self.events.status.emit(message)
@@ -360,6 +364,7 @@ class Document:
         self._recording = new
         if self._channel is not None and (new is None or self._channel >= new.channels):
             self._channel = None  # a channel the new recording does not have: the mix
+            self.detection.channel = None
             self.events.channel.emit(None)
         self.selection_model.reset()
         self.viewport.reset(new.duration if new else 0.0)
