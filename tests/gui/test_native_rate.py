@@ -136,3 +136,30 @@ def test_bat_recording_native_spectrogram_and_slowed_playback(make_main_window, 
     found, freqs, spectrum = spectrum_peaks(y)
     other = spectrum[np.abs(freqs - 107 * BIN / 10) < 20].max()
     assert 20 * np.log10(other / spectrum.max()) > -3
+
+
+@pytest.mark.slow
+def test_detection_listens_to_the_chosen_channel(sed_checkpoint, demo_path, tmp_path):
+    """A job on channel 1 of a stereo file scores what a mono file of that channel
+    scores; its scores name the channel; the silent channel scores differently."""
+    from app.panels.detection import detection_job
+    from panns_core.audio import load_audio
+
+    x, _ = load_audio(demo_path, sample_rate=32000, stop=6.0)
+    quiet = 0.001 * np.random.default_rng(0).standard_normal(len(x))
+    stereo, mono = tmp_path / "stereo.wav", tmp_path / "mono.wav"
+    sf.write(stereo, np.stack([x, quiet], axis=1).astype(np.float32), 32000, subtype="FLOAT")
+    sf.write(mono, x, 32000, subtype="FLOAT")
+
+    def scores(job):
+        done = [item for item in detection_job([job], str(sed_checkpoint))
+                if item[0] == "done"]
+        return done[0][2]
+
+    first = scores((1, str(stereo), 0))
+    alone = scores((2, str(mono), None))
+    second = scores((1, str(stereo), 1))
+    assert first.audio_hash.endswith("-ch1") and second.audio_hash.endswith("-ch2")
+    assert not alone.audio_hash.endswith(("-ch1", "-ch2"))
+    np.testing.assert_allclose(first.probabilities, alone.probabilities, atol=1e-5)
+    assert np.abs(second.probabilities - first.probabilities).max() > 0.05
