@@ -267,3 +267,29 @@ def test_a_model_without_calibration_says_it_uses_the_defaults(checkpoint, recor
     assert main(["detect", str(recordings / "a.wav"), "--model", str(checkpoint)]) == 0
     err = capsys.readouterr().err
     assert "default post-processing: threshold 0.5, no median" in err
+
+
+def test_channel_option_listens_to_one_channel(checkpoint, recordings, tmp_path, capsys):
+    import soundfile as sf
+
+    first, rate = sf.read(recordings / "a.wav", dtype="float32")
+    second = first[::-1].copy()  # another scene on the second channel
+    sf.write(tmp_path / "stereo.wav", np.stack([first, second], axis=1), rate)
+    sf.write(tmp_path / "second.wav", second, rate)
+    common = ["--model", str(checkpoint), "--quiet", "--no-cache"]
+
+    def scores(path, *extra) -> np.ndarray:
+        out = tmp_path / f"scores{len(list(tmp_path.iterdir()))}"
+        assert main(["detect", str(path), *common, *extra, "--scores-out", str(out)]) == 0
+        (table,) = out.iterdir()
+        return pd.read_csv(table, sep="\t").to_numpy(np.float64)
+
+    ch2 = scores(tmp_path / "stereo.wav", "--channel", "2")
+    np.testing.assert_allclose(ch2, scores(tmp_path / "second.wav"), atol=1e-5)
+    assert np.abs(ch2 - scores(tmp_path / "stereo.wav")).max() > 1e-3  # not the mix
+    capsys.readouterr()
+    assert main(["detect", str(tmp_path / "stereo.wav"), "--channel", "0", *common]) == 1
+    assert "counted from 1" in capsys.readouterr().err
+    assert main(["detect", str(tmp_path / "stereo.wav"), "--channel", "3", *common]) == 1
+    err = capsys.readouterr().err
+    assert "stereo.wav" in err and "channel" in err.lower() and "Traceback" not in err

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from panns_core import events as ev
+from panns_core.detection.scores import channel_hash, channel_of
 
 from .evented import EmitterGroup
 
@@ -25,15 +26,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL_KEY = "<default model>"
 
 
-def channel_hash(audio_hash: str, channel: int | None) -> str:
-    """The audio identity of one channel of a file (the file's hash for the mix)."""
-    return audio_hash if channel is None else f"{audio_hash}-ch{int(channel) + 1}"
-
-
-def channel_of(audio_hash: str) -> int | None:
-    """The channel an audio hash names (None: the mix)."""
-    head, _, tail = (audio_hash or "").rpartition("-ch")
-    return int(tail) - 1 if head and tail.isdigit() else None
+__all__ = ["channel_hash", "channel_of"]
 
 
 class ScoreMemory:

@@ -91,11 +91,11 @@ def detection_job(jobs: list[tuple], spec: str | None, fast: bool = False,
     """Yield ("model", None, the model's calibrated params or None) once the model is
     loaded, then ("chunk", rec_id, partial Scores) while scoring, ("done", rec_id, Scores).
     A job is (rec_id, path) or (rec_id, path, channel): one channel of a multichannel
-    file (its scores' audio hash says which, :func:`app.model.detection.channel_hash`)."""
-    from app.model.detection import channel_hash
+    file (its scores' audio hash says which, :func:`panns_core.detection.scores.channel_hash`)."""
     from panns_core.audio.hashing import file_sha256
     from panns_core.detection.engines import select_engine
     from panns_core.detection.inference import ScoreAssembly, iter_detect
+    from panns_core.detection.scores import channel_hash
 
     detector = load_model(spec)
     yield ("model", None, detector.postprocess)

@@ -9,7 +9,10 @@ an event without a band spans every frequency (drawn as a dotted outline).
 Mouse: a click on a box selects it (Shift extends, Ctrl toggles); dragging a box moves
 it in time and frequency; dragging one of its four edges moves that edge; dragging on
 empty space draws a selection box (time span and frequency band: Enter adds an event
-with that band, playback plays that band). Every change is one undoable document edit.
+with that band, playback plays that band). An event without a band is not grabbed by its
+body (it covers the whole height, where a drag draws a box instead); once selected, its
+edges can be dragged (the top or bottom edge gives it a band). Every change is one
+undoable document edit.
 Hovering shows time, frequency and level (``hovered`` signal).
 """
 
@@ -259,6 +262,12 @@ class TimeFrequencyView(TiledImageView):
         x, y = pos.x(), pos.y()
         inside = ((data["onset"] - tx <= x) & (data["offset"] + tx >= x)
                   & (data["y0"] - ty <= y) & (data["y1"] + ty >= y))
+        # an event without a band covers the whole height: it is not grabbed by its body
+        # (a drag there draws a box), only by the edges, and only once selected
+        selected = np.isin(data["id"], np.fromiter(self.document.selection, np.int64))
+        near_edge = ((np.abs(data["onset"] - x) <= tx) | (np.abs(data["offset"] - x) <= tx)
+                     | (np.abs(data["y0"] - y) <= ty) | (np.abs(data["y1"] - y) <= ty))
+        inside &= data["banded"] | (selected & near_edge)
         hits = np.flatnonzero(inside)
         if not len(hits):
             return None, ""
@@ -283,6 +292,8 @@ class TimeFrequencyView(TiledImageView):
             nearest = min(distances, key=distances.get)
             if distances[nearest] <= EDGE_PIXELS:
                 part = nearest
+        if part == "body" and not data["banded"][chosen]:
+            return None, ""
         return int(data["id"][chosen]), part
 
     # ------------------------------------------------------------------- mouse
@@ -359,7 +370,10 @@ class TimeFrequencyView(TiledImageView):
         if mode in ("body", "left", "right"):
             kwargs.update(onset=t0, offset=t1)
         if mode in ("bottom", "top") or (mode == "body" and drag["banded"]):
-            kwargs["band"] = (float(self.y_to_hz(b0)), float(self.y_to_hz(b1)))
+            low, high = float(self.y_to_hz(b0)), float(self.y_to_hz(b1))
+            if not drag["banded"]:  # a first band: the edge not dragged stays at the end
+                low, high = (low, None) if mode == "bottom" else (None, high)
+            kwargs["band"] = (low, high)
         text = "Move box" if mode == "body" else f"Move the {mode} edge of a box"
         self.document.edit_box(drag["id"], text=text, **kwargs)
 

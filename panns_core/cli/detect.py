@@ -59,6 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
     )
     model.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    model.add_argument("--channel", type=int, metavar="N",
+                       help="listen to channel N (from 1) of multichannel files "
+                            "(default: the mean of all channels)")
     model.add_argument(
         "--fast",
         action="store_true",
@@ -315,6 +318,9 @@ def _flat_name(recording: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..errors import PannsError
 
+    if args.channel is not None and args.channel < 1:
+        raise PannsError(f"--channel {args.channel}: channels are counted from 1.")
+    channel = None if args.channel is None else args.channel - 1
     jobs, failures = collect_inputs(args.paths)
     fmt = _output_format(args)
     per_file = bool(args.out) and _is_dir_target(args.out)
@@ -385,6 +391,7 @@ def run(args: argparse.Namespace) -> int:
                 scores = detect(
                     job.path,
                     detector,
+                    channel=channel,
                     device=device,
                     fast=args.fast,
                     batch_size=args.batch_size,

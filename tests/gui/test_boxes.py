@@ -173,6 +173,24 @@ def test_box_draw_move_resize_undo_table_and_raven(make_main_window, qtbot, demo
     hover(qtbot, view, (13.0, view.hz_to_y(2000.0)))
     assert window.readout_label.text().endswith("dB")
 
+    # an event without a band covers the whole height: a drag over it draws a box and
+    # leaves it be; once selected, dragging its top edge gives it a band from 0 Hz
+    wind = doc.add_event(14.0, 15.5, "Wind", select=False)
+    doc.selection = ()
+    timed_drag(qtbot, view, (14.3, y(300.0)), (14.8, y(900.0)))
+    assert doc.time_selection == pytest.approx((14.3, 14.8), abs=3 * spp)
+    assert doc.event(wind)["onset"] == 14.0 and math.isnan(_band(doc, wind)[1])
+    doc.time_selection = None
+    doc.select(wind)
+    top = view.y_top() - view._units_per_pixel()[1]
+    timed_drag(qtbot, view, (14.7, top), (14.7, y(3000.0)))
+    low, high = _band(doc, wind)
+    assert low == 0.0 and high == pytest.approx(3000.0, abs=_hz_tolerance(view, 3000.0))
+    _key(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert math.isnan(_band(doc, wind)[0])
+    _key(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert wind not in set(doc.annotations["id"])
+
     # a second event without a band; export to Raven, delete, import: the same boxes
     plain = doc.add_event(2.0, 3.0, "Dog")
     expected = doc.annotations.sort_values("onset")[["onset", "offset", "low_freq",
