@@ -97,6 +97,8 @@ class _Filter:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         from scipy.signal import sosfilt
 
+        if not len(x):
+            return x
         y, self.zi = sosfilt(self.sos, x, zi=self.zi)
         return y
 
