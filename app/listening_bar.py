@@ -83,4 +83,4 @@ class ListeningBar(QToolBar):
         player = self.player
         if player.state == PLAYING:
             position, stop, band = player.position(), player._span[1], player.band
-            player.play(position, stop, band=band)
+            self.window_.guard(player.play, position, stop, None, band)

@@ -139,15 +139,16 @@ class Player(QObject):
         stop = doc.duration if stop is None else min(stop, doc.duration)
         if stop - start <= 0.0:
             return
+        from panns_core.audio.listening import ListeningChain, ListeningSettings
+
+        # made first: settings this recording cannot play leave the player as it was
+        chain = ListeningChain(rec.sample_rate or 1, ListeningSettings(
+            speed=self.speed, band=band, carrier_hz=self.carrier_hz))
         self.stop(move_cursor=False)
         if loop is not None:
             self.loop = loop
-        from panns_core.audio.listening import ListeningChain, ListeningSettings
-
         self._span = (float(start), float(stop))
         self.band = band
-        chain = ListeningChain(rec.sample_rate or 1, ListeningSettings(
-            speed=self.speed, band=band, carrier_hz=self.carrier_hz))
         self._rate = chain.out_rate
         self._speed = self.speed
         self._frames = 0

@@ -116,6 +116,11 @@ class ListeningChain:
             sos = bandpass_sos(*s.band, self.in_rate)
             self._band = _Filter(sos) if sos is not None else None
         self._carrier_step = None
+        if s.carrier_hz is not None and s.carrier_hz >= self.in_rate / 2:
+            raise PannsError(
+                f"The heterodyne carrier ({s.carrier_hz / 1000:g} kHz) is above what this "
+                f"recording holds (up to {self.in_rate / 2000:g} kHz); choose a lower one, "
+                "near the calls you want to hear.")
         if s.carrier_hz is not None:
             self._carrier_step = 2 * math.pi * s.carrier_hz / self.in_rate
             self._phase = 0.0

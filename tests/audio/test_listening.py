@@ -124,3 +124,5 @@ def test_settings_out_of_range_say_what_to_choose() -> None:
         ListeningSettings(band=(5000.0, 100.0))
     with pytest.raises(PannsError, match="carrier"):
         ListeningSettings(carrier_hz=0.0)
+    with pytest.raises(PannsError, match="up to 24 kHz"):
+        ListeningChain(48000, ListeningSettings(carrier_hz=40000.0))
