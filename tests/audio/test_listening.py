@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.signal import sosfilt
 
 from panns_core.audio.listening import (
@@ -25,14 +27,15 @@ def tone(hz: float, rate: int, seconds: float, amplitude: float = 0.5) -> np.nda
 
 
 def peak(x: np.ndarray, rate: int) -> tuple[float, float]:
-    """(frequency of the strongest component, its amplitude), Hann-windowed FFT with
-    parabolic interpolation of the peak."""
+    """(frequency of the strongest component, by a Hann-windowed FFT with parabolic
+    interpolation of the peak; the amplitude of ``x`` as a single tone)."""
     w = np.hanning(len(x))
     spectrum = np.abs(np.fft.rfft(x * w)) * 2 / w.sum()
     k = int(np.argmax(spectrum[1:-1])) + 1
     a, b, c = np.log(spectrum[k - 1: k + 2] + 1e-30)
     shift = 0.5 * (a - c) / (a - 2 * b + c)
-    return (k + shift) * rate / len(x), float(spectrum[k])
+    # a single tone's amplitude from its RMS (exact wherever the peak falls)
+    return (k + shift) * rate / len(x), float(np.sqrt(2 * np.mean(np.square(x, dtype=float))))
 
 
 def level_db(x: np.ndarray) -> float:
@@ -126,3 +129,18 @@ def test_settings_out_of_range_say_what_to_choose() -> None:
         ListeningSettings(carrier_hz=0.0)
     with pytest.raises(PannsError, match="up to 24 kHz"):
         ListeningChain(48000, ListeningSettings(carrier_hz=40000.0))
+
+
+@settings(max_examples=12, deadline=None)
+@given(speed=st.floats(0.05, 2.0), rate=st.sampled_from([44100, 96000, 250000, 384000]),
+       fraction=st.floats(0.05, 0.4))
+def test_any_speed_scales_any_tone(speed, rate, fraction) -> None:
+    """Time expansion at any speed in range: a tone at f is heard at f x speed (as long as
+    that is below the device's Nyquist), for 1 / speed as long."""
+    hz = fraction * min(rate / 2, 20000 / speed)
+    x = tone(hz, rate, 0.15)
+    out, out_rate = render(x, rate, ListeningSettings(speed=speed))
+    assert len(out) / out_rate == pytest.approx(0.15 / speed, rel=2e-3)
+    found, amplitude = peak(out[len(out) // 10: -len(out) // 10], out_rate)
+    assert found == pytest.approx(hz * speed, rel=5e-3, abs=2 * out_rate / len(out))
+    assert amplitude == pytest.approx(0.5, rel=0.03)
