@@ -4,7 +4,8 @@ A :class:`TimeFrequencyView` is a tiled image whose y axis is frequency; a subcl
 how hertz map to its y coordinate (:meth:`~TimeFrequencyView.hz_to_y`, mel bins for the
 log-mel view, hertz or log10 hertz for the native-rate spectrogram). Every event of the
 recording is a box: its time span by its frequency band (``low_freq`` / ``high_freq``);
-an event without a band spans every frequency (drawn as a dotted outline).
+an event without a band spans every frequency (drawn as a dotted outline while it is
+selected, not at all otherwise, so many detections do not hide the picture).
 
 Mouse: a click on a box selects it (Shift extends, Ctrl toggles); dragging a box moves
 it in time and frequency; dragging one of its four edges moves that edge; dragging on
@@ -203,8 +204,11 @@ class TimeFrequencyView(TiledImageView):
         start, stop = doc.view_range
         shapes = []
         data = self.box_data()
-        visible = np.flatnonzero((data["offset"] >= start) & (data["onset"] <= stop))
         selected = doc.selection
+        # an event without a band is drawn (full height, dotted) only while selected: the
+        # picture stays readable under many detections, as before boxes
+        shown = data["banded"] | np.isin(data["id"], np.fromiter(selected, np.int64))
+        visible = np.flatnonzero((data["offset"] >= start) & (data["onset"] <= stop) & shown)
         for i in visible:
             a = transform.map(QPointF(data["onset"][i], data["y1"][i]))
             b = transform.map(QPointF(data["offset"][i], data["y0"][i]))
