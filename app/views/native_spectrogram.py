@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from panns_core.display.freq_axis import FrequencyAxis
 from panns_core.display.spectrogram import (
     SpectrogramSettings,
     log_fmin,
@@ -48,39 +49,13 @@ class NativeSpectrogramView(TimeFrequencyView):
         self.n_bins = len(rows)
         self.frame_seconds = self.settings.hop / self.sample_rate
         self.nyquist = self.sample_rate / 2
-        if self.settings.scale == "linear":
-            step = self.sample_rate / self.settings.n_fft
-            self.y_origin = -step / 2
-            self._y_span = self.n_bins * step
-        else:
-            low = math.log10(log_fmin(self.settings, self.sample_rate))
-            step = (math.log10(self.nyquist) - low) / (self.n_bins - 1)
-            self.y_origin = low - step / 2
-            self._y_span = self.n_bins * step
+        self.axis = FrequencyAxis.native(self.settings, self.sample_rate)
+        self.y_origin = self.axis.y_origin
+        self._y_span = self.axis.y_span
         self.level_unit = "PCEN" if self.settings.pcen else "dB"
 
     def y_span(self) -> float:
         return self._y_span
-
-    def hz_to_y(self, hz):
-        hz = np.asarray(hz, np.float64)
-        if self.settings.scale == "linear":
-            y = np.clip(hz, 0.0, self.nyquist)
-        else:
-            low = log_fmin(self.settings, self.sample_rate)
-            y = np.log10(np.clip(hz, low, self.nyquist))
-            y = np.where(np.asarray(hz) <= low, self.y_origin, y)
-        return float(y) if np.ndim(y) == 0 else y
-
-    def y_to_hz(self, y):
-        y = np.asarray(y, np.float64)
-        if self.settings.scale == "linear":
-            hz = np.clip(y, 0.0, self.nyquist)
-        else:
-            low = log_fmin(self.settings, self.sample_rate)
-            hz = np.clip(10.0 ** y, low, self.nyquist)
-            hz = np.where(y <= self.y_origin, 0.0, hz)
-        return float(hz) if np.ndim(hz) == 0 else hz
 
     def _set_ticks(self) -> None:
         nyquist = self.nyquist

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from panns_core.display.freq_axis import FrequencyAxis
 from panns_core.display.mel import mel_frequencies
 from panns_core.display.tiles import logmel_tile
 from panns_core.models import FEATURES_32K
@@ -23,30 +24,13 @@ class SpectrogramView(TimeFrequencyView):
         self.feature_config = feature_config
         self.n_bins = feature_config.mel_bins
         self.frame_seconds = feature_config.frame_seconds
-        self._centres = mel_frequencies(feature_config.mel_bins, feature_config.fmin,
-                                        feature_config.fmax)
+        self.axis = FrequencyAxis.mel(feature_config.mel_bins, feature_config.fmin,
+                                      feature_config.fmax)
         super().__init__(document, parent)
         self._set_ticks()
 
     def tile_key(self, tile: int):
         return (str(self._path), self.feature_config, tile)
-
-    def hz_to_y(self, hz):
-        """Mel-bin coordinate of frequencies: bin i's centre is at i + 0.5."""
-        bins = np.arange(len(self._centres))
-        y = np.interp(hz, self._centres, bins) + 0.5
-        below = np.asarray(hz) <= self.feature_config.fmin
-        above = np.asarray(hz) >= self.feature_config.fmax
-        y = np.where(below, 0.0, np.where(above, float(self.n_bins), y))
-        return float(y) if np.ndim(y) == 0 else y
-
-    def y_to_hz(self, y):
-        bins = np.arange(len(self._centres))
-        hz = np.interp(np.asarray(y, np.float64) - 0.5, bins, self._centres)
-        y = np.asarray(y)
-        hz = np.where(y <= 0.0, self.feature_config.fmin,
-                      np.where(y >= self.n_bins, self.feature_config.fmax, hz))
-        return float(hz) if np.ndim(hz) == 0 else hz
 
     def compute_tile(self, path, tile: int) -> np.ndarray:
         return logmel_tile(path, tile, self.feature_config)

@@ -98,12 +98,15 @@ class TimeFrequencyView(TiledImageView):
         self.setMouseTracking(True)
 
     # --------------------------------------------------------- frequency axis
-    def hz_to_y(self, hz):  # pragma: no cover - abstract
-        """View y of frequencies (array or float, Hz)."""
-        raise NotImplementedError
+    #: panns_core.display.freq_axis.FrequencyAxis of the view (set by the subclass)
+    axis = None
 
-    def y_to_hz(self, y):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def hz_to_y(self, hz):
+        """View y of frequencies (array or float, Hz)."""
+        return self.axis.hz_to_y(hz)
+
+    def y_to_hz(self, y):
+        return self.axis.y_to_hz(y)
 
     def y_top(self) -> float:
         return self.y_origin + self.y_span()
