@@ -966,6 +966,8 @@ HELP_TEXT = """Mouse
   Left drag (waveform): select a time span (Enter adds an event).
   Spectrograms: drag on empty space draws a box (time span and frequency band;
   Enter adds it as an event); drag a box to move it, drag an edge to resize it.
+  Listening toolbar: speed 2x to 1/20x (time expansion lowers the pitch with the
+  speed), heterodyne (carrier in kHz), play only the box's band.
   Events track: click selects (Shift adds, Ctrl toggles), drag moves,
   drag an edge resizes, drag on empty space adds, double-click relabels.
 
