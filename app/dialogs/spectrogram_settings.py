@@ -113,11 +113,11 @@ class SpectrogramSettingsDialog(QDialog):
         )
         if self.auto_levels.isChecked():
             view.auto_levels = True
-        else:
-            view.set_levels(self.floor.value(), self.ceiling.value())
         if settings != view.settings:
             view.apply_settings(settings)
         elif self.auto_levels.isChecked():
             view.reset()
+        if not self.auto_levels.isChecked():  # after new settings: the range is the user's
+            view.set_levels(self.floor.value(), self.ceiling.value())
         window.save_spectrogram_settings()
         self.info.setText(view.describe())

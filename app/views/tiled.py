@@ -93,6 +93,8 @@ class TiledImageView(TimeView):
 
     def set_levels(self, low: float, high: float, *, auto: bool = False) -> None:
         self.auto_levels = auto
+        if not auto:
+            self._levels_from_data = False  # the user's range stays
         if high <= low:
             high = low + 1.0
         self.levels = (float(low), float(high))

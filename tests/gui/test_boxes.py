@@ -93,6 +93,11 @@ def test_box_draw_move_resize_undo_table_and_raven(make_main_window, qtbot, demo
     assert low == pytest.approx(1000.0, abs=_hz_tolerance(view, 1000.0))
     assert high == pytest.approx(4000.0, abs=_hz_tolerance(view, 4000.0))
     assert not view.selection_region.isVisible()  # drawn as a box, not a full-height span
+    # a span dragged on the waveform is all frequencies: it drops the drawn band
+    timed_drag(qtbot, window.waveform, (13.0, 0.0), (14.0, 0.0))
+    assert doc.time_selection is not None and doc.viewport.band_selection is None
+    timed_drag(qtbot, view, (11.0, y(1000.0)), (12.0, y(4000.0)))
+    assert doc.viewport.band_selection == (low, high)
     _key(window, Qt.Key.Key_Return)
     assert len(doc.annotations) == 1
     event_id = int(doc.annotations["id"].iloc[0])

@@ -96,6 +96,35 @@ def test_bat_recording_native_spectrogram_and_slowed_playback(make_main_window, 
     assert "100.12 kHz" in window.readout_label.text()
     assert window.readout_label.text().endswith("dB")
 
+    # the other settings: FFT size, overlap, window, log axis, PCEN, levels
+    dialog.fft.setCurrentIndex(dialog.fft.findData(4096))
+    dialog.overlap.setCurrentIndex(dialog.overlap.findData(0.875))
+    dialog.window_kind.setCurrentIndex(dialog.window_kind.findData("blackmanharris"))
+    dialog.scale.setCurrentIndex(dialog.scale.findData("log"))
+    dialog.pcen.setChecked(True)
+    dialog.channel.setCurrentIndex(dialog.channel.findData(1))
+    dialog.apply()
+    s = view.settings
+    assert (s.n_fft, s.overlap, s.window, s.scale, s.pcen, s.channel) == (
+        4096, 0.875, "blackmanharris", "log", True, 1)
+    assert view.frame_seconds == pytest.approx(512 / SR)
+    qtbot.waitUntil(lambda: view.cache.get(view.tile_key(0)) is not None, timeout=30000)
+    image = view.cache.get(view.tile_key(0))
+    assert image.shape[1] == s.log_rows == view.n_bins
+    hover_at = QPointF(0.6, view.hz_to_y(267 * BIN))
+    view.hover(hover_at)
+    assert window.readout_label.text().endswith("PCEN")
+    from app import settings as app_settings
+
+    assert app_settings.value("spectrogram")["n_fft"] == 4096  # kept for the next start
+    dialog.auto_levels.setChecked(False)
+    dialog.floor.setValue(-1.0)
+    dialog.ceiling.setValue(5.0)
+    dialog.pcen.setChecked(False)
+    dialog.apply()
+    assert view.levels == (-1.0, 5.0) and not view.auto_levels
+    dialog.deleteLater()
+
     window.player.device = "wavsink"
     bar = window.listening_bar
     # 1/10 speed on channel 1: 40 kHz is heard at 4 kHz, for ten times as long
