@@ -25,6 +25,8 @@ from panns_core.display.tiles import TILE_FRAMES
 from .timefreq import TimeFrequencyView, format_hz
 
 MAX_OVERVIEW_COLUMNS = 8192
+CACHE_BYTES = 192 * 2**20  # tiles kept in memory: about this much, at least MIN_CACHED
+MIN_CACHED = 16  # more than the tiles of the widest zoomed-in view (max_visible_tiles)
 
 
 class NativeSpectrogramView(TimeFrequencyView):
@@ -38,7 +40,7 @@ class NativeSpectrogramView(TimeFrequencyView):
         self.sample_rate = 32000
         self._configure(self.sample_rate)
         super().__init__(document, parent)
-        self.cache.capacity = 48  # tiles are up to n_fft / 2 rows tall
+        self._size_cache()
         document.events.channel.connect(self._on_channel)
         self._set_ticks()
 
@@ -53,6 +55,13 @@ class NativeSpectrogramView(TimeFrequencyView):
         self.y_origin = self.axis.y_origin
         self._y_span = self.axis.y_span
         self.level_unit = "PCEN" if self.settings.pcen else "dB"
+        if "cache" in self.__dict__:  # not before the base class made it
+            self._size_cache()
+
+    def _size_cache(self) -> None:
+        """Tiles are n_fft / 2 rows tall: keep about CACHE_BYTES of them."""
+        tile_bytes = self.n_bins * TILE_FRAMES * 4
+        self.cache.capacity = max(MIN_CACHED, min(96, CACHE_BYTES // tile_bytes))
 
     def y_span(self) -> float:
         return self._y_span
@@ -85,8 +94,10 @@ class NativeSpectrogramView(TimeFrequencyView):
             self.settings = self.settings.with_(channel=channel)
             self._configure(recording.sample_rate)
             frames = recording.duration / self.frame_seconds
+            # the zoomed-out overview: at most MAX_OVERVIEW_COLUMNS columns, ~64 MB
+            columns = max(2048, min(MAX_OVERVIEW_COLUMNS, 2**26 // (self.n_bins * 4)))
             pool = 8
-            while pool < TILE_FRAMES and frames / pool > MAX_OVERVIEW_COLUMNS:
+            while pool < TILE_FRAMES and frames / pool > columns:
                 pool *= 2
             self.overview_pool = pool
         self._set_ticks()

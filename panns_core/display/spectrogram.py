@@ -27,7 +27,7 @@ from .tiles import TILE_FRAMES
 
 WINDOWS = ("hann", "hamming", "blackman", "blackmanharris", "bartlett", "rectangular")
 SCALES = ("linear", "log")
-FFT_SIZES = (128, 256, 512, 1024, 2048, 4096, 8192, 16384)
+FFT_SIZES = (128, 256, 512, 1024, 2048, 4096, 8192)  # offered in the window
 LOG_ROWS = 384
 FLOOR_DB = -200.0
 PCEN_TIME_CONSTANT = 0.4  # seconds (librosa's default)
