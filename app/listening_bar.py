@@ -60,6 +60,13 @@ class ListeningBar(QToolBar):
         self.band.toggled.connect(self._on_band)
         self.addWidget(self.band)
 
+    def step_speed(self, steps: int) -> None:
+        """Slower (+1) or faster (-1) along the menu's speeds."""
+        index = min(max(0, self.speed.currentIndex() + steps), self.speed.count() - 1)
+        self.speed.setCurrentIndex(index)
+        self.window_.statusBar().showMessage(
+            f"Playback speed {self.speed.currentText()}", 3000)
+
     def set_speed(self, speed: float) -> None:
         index = self.speed.findData(speed)
         if index < 0:

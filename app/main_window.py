@@ -109,6 +109,13 @@ class MainWindow(QMainWindow):
 
         self.listening_bar = ListeningBar(self)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.listening_bar)
+        self.menus["Play"].addSeparator()
+        self.add_action("Play", "S&lower (time expansion)",
+                        lambda: self.listening_bar.step_speed(1), "[",
+                        tip="Half the speed and an octave lower, down to 1/20x")
+        self.add_action("Play", "&Faster", lambda: self.listening_bar.step_speed(-1), "]")
+        self.add_action("Play", "&Heterodyne on/off", self.listening_bar.heterodyne.toggle,
+                        "H")
         doc = self.document
         doc.events.recording.connect(self._on_recording)
         doc.viewport.events.view_range.connect(self._on_view_range)
@@ -967,7 +974,8 @@ HELP_TEXT = """Mouse
   Spectrograms: drag on empty space draws a box (time span and frequency band;
   Enter adds it as an event); drag a box to move it, drag an edge to resize it.
   Listening toolbar: speed 2x to 1/20x (time expansion lowers the pitch with the
-  speed), heterodyne (carrier in kHz), play only the box's band.
+  speed; [ slower, ] faster), heterodyne (carrier in kHz; H on/off), play only the
+  box's band.
   Events track: click selects (Shift adds, Ctrl toggles), drag moves,
   drag an edge resizes, drag on empty space adds, double-click relabels.
 

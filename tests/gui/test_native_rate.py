@@ -159,6 +159,23 @@ def test_bat_recording_native_spectrogram_and_slowed_playback(make_main_window, 
     assert found == pytest.approx(267 * BIN / 10, abs=2)
     other = spectrum[np.abs(freqs - 107 * BIN / 10) < 20].max()
     assert 20 * np.log10(other / spectrum.max()) < -40  # the 40 kHz tone is filtered out
+    # keys: ] faster, [ slower, H heterodyne on and off
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    window.activateWindow()
+    target = QApplication.focusWidget() or window
+    QTest.keyClick(target, Qt.Key.Key_BracketRight)
+    assert window.player.speed == 0.125
+    QTest.keyClick(target, Qt.Key.Key_BracketLeft)
+    QTest.keyClick(target, Qt.Key.Key_BracketLeft)
+    assert window.player.speed == 0.05
+    QTest.keyClick(target, Qt.Key.Key_H)
+    assert window.player.carrier_hz == 38000.0
+    QTest.keyClick(target, Qt.Key.Key_H)
+    assert window.player.carrier_hz is None
+    bar.set_speed(0.1)
     # with band-pass off, both tones are heard
     bar.band.setChecked(False)
     y = play_and_record(window, qtbot, monkeypatch, tmp_path / "both.raw", event=box)
