@@ -339,3 +339,29 @@ def test_ray_options_need_a_results_folder_and_say_how_to_get_ray(
         assert code == 1 and len(err.strip().splitlines()) == 1, err
         assert 'pip install "panns-annotator[cluster]"' in err
     assert not (tmp_path / "results").exists()
+
+
+def test_channel_option_listens_to_one_channel(checkpoint, recordings, tmp_path, capsys):
+    import soundfile as sf
+
+    first, rate = sf.read(recordings / "a.wav", dtype="float32")
+    second = first[::-1].copy()  # another scene on the second channel
+    sf.write(tmp_path / "stereo.wav", np.stack([first, second], axis=1), rate)
+    sf.write(tmp_path / "second.wav", second, rate)
+    common = ["--model", str(checkpoint), "--quiet", "--no-cache"]
+
+    def scores(path, *extra) -> np.ndarray:
+        out = tmp_path / f"scores{len(list(tmp_path.iterdir()))}"
+        assert main(["detect", str(path), *common, *extra, "--scores-out", str(out)]) == 0
+        (table,) = out.iterdir()
+        return pd.read_csv(table, sep="\t").to_numpy(np.float64)
+
+    ch2 = scores(tmp_path / "stereo.wav", "--channel", "2")
+    np.testing.assert_allclose(ch2, scores(tmp_path / "second.wav"), atol=1e-5)
+    assert np.abs(ch2 - scores(tmp_path / "stereo.wav")).max() > 1e-3  # not the mix
+    capsys.readouterr()
+    assert main(["detect", str(tmp_path / "stereo.wav"), "--channel", "0", *common]) == 1
+    assert "counted from 1" in capsys.readouterr().err
+    assert main(["detect", str(tmp_path / "stereo.wav"), "--channel", "3", *common]) == 1
+    err = capsys.readouterr().err
+    assert "stereo.wav" in err and "channel" in err.lower() and "Traceback" not in err

@@ -59,6 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--threads", type=int,
                        help="CPU threads for torch (default: all cores; on Ray: per worker, "
                             "default 1)")  # fmt: skip
+    model.add_argument("--channel", type=int, metavar="N",
+                       help="listen to channel N (from 1) of multichannel files "
+                            "(default: the mean of all channels)")
     model.add_argument(
         "--fast",
         action="store_true",
@@ -274,6 +277,9 @@ def _write(events, target: Path, fmt: str, recordings: list[str] | None = None) 
 def run(args: argparse.Namespace) -> int:
     from ..errors import PannsError
 
+    if args.channel is not None and args.channel < 1:
+        raise PannsError(f"--channel {args.channel}: channels are counted from 1.")
+    channel = None if args.channel is None else args.channel - 1
     jobs, failures = collect_inputs(args.paths)
     fmt = _output_format(args)
     per_file = bool(args.out) and _is_dir_target(args.out)
@@ -318,7 +324,8 @@ def run(args: argparse.Namespace) -> int:
               f"{describe_params(params, calibrated is not None, overridden)}.",
               file=sys.stderr)  # fmt: skip
     if per_file:
-        return _run_results(args, jobs, failures, fmt, detector, params, device, on_ray)
+        return _run_results(args, jobs, failures, fmt, detector, params, device, on_ray,
+                            channel)  # fmt: skip
 
     durations = {}
     for job in jobs:
@@ -355,6 +362,7 @@ def run(args: argparse.Namespace) -> int:
                 scores = detect(
                     job.path,
                     detector,
+                    channel=channel,
                     device=device,
                     fast=args.fast,
                     batch_size=args.batch_size,
@@ -402,7 +410,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_results(args: argparse.Namespace, jobs: list[Job], failures: list[tuple[str, str]],
-                 fmt: str, detector, params, device, on_ray: bool) -> int:
+                 fmt: str, detector, params, device, on_ray: bool,
+                 channel: int | None = None) -> int:
     """``--out DIR/``: the results folder (events and scores per recording, a manifest),
     in this process or on Ray; what the folder's manifest lists as done is skipped."""
     from ..detection.results import Results
@@ -412,7 +421,8 @@ def _run_results(args: argparse.Namespace, jobs: list[Job], failures: list[tuple
         from ..cluster import detect_archive
 
         summary = detect_archive(
-            jobs, results, detector, params, address=args.ray, workers=args.workers,
+            jobs, results, detector, params, channel=channel, address=args.ray,
+            workers=args.workers,
             threads=args.threads, gpus_per_worker=args.gpus_per_worker, fast=args.fast,
             body_seconds=args.chunk_seconds, batch_size=args.batch_size,
             piece_seconds=args.piece_seconds, attempts=args.attempts, quiet=args.quiet,
@@ -421,7 +431,7 @@ def _run_results(args: argparse.Namespace, jobs: list[Job], failures: list[tuple
         from ..detection.archive import detect_to_results
 
         summary = detect_to_results(
-            jobs, results, detector, params, device=device, fast=args.fast,
+            jobs, results, detector, params, device=device, channel=channel, fast=args.fast,
             batch_size=args.batch_size, body_seconds=args.chunk_seconds,
             cache=not args.no_cache, quiet=args.quiet,
         )  # fmt: skip

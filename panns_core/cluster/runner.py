@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..detection.archive import advance
+from ..detection.scores import channel_hash
 from ..errors import Cancelled, PannsError
 from .connect import connect, require_ray
 
@@ -54,6 +55,7 @@ class RunModel:
     labels: list[str]
     model_id: str
     precision: str
+    channel: int | None = None  # from 0; None: the mean of the channels
 
 
 @dataclass
@@ -74,7 +76,7 @@ class Pending:
 def plan_pieces(n_windows: int, windows_per_piece: int) -> list[tuple[int, int | None]]:
     """(first, stop) window ranges: ``windows_per_piece`` each, the last one open-ended
     (it runs to the true end of the recording, as the last window of one process does)."""
-    starts = list(range(0, max(n_windows - 1, 1), max(1, windows_per_piece)))
+    starts = list(range(0, max(n_windows, 1), max(1, windows_per_piece)))
     return [*itertools.pairwise(starts), (starts[-1], None)]
 
 
@@ -86,6 +88,7 @@ def detect_archive(
     *,
     model: str | os.PathLike | None = None,
     fmt: str = "dcase",
+    channel: int | None = None,
     address: str | None = "auto",
     workers: int | None = None,
     threads: int | None = None,
@@ -108,7 +111,8 @@ def detect_archive(
     local Ray. When Ray is connected already (``ray.init`` was called), that connection is
     used. ``workers`` actors (default: what the cluster's CPUs, or GPUs with
     ``gpus_per_worker``, allow at ``threads`` CPUs each, default 1) each hold the model.
-    Returns the run's summary; failures are in it (and in the manifest), not raised.
+    ``channel`` (from 0): that channel of every file (None: their mean). Returns the run's
+    summary; failures are in it (and in the manifest), not raised.
     """
     from ..detection.archive import Job, collect_inputs, durations_of, prepare, progress_bar
     from ..detection.inference import ChunkPlan, window_count
@@ -175,8 +179,8 @@ def detect_archive(
         summary = RunSummary(results.run_id, workers=count)
         for path, message in problems:
             summary.failures.append((path, message))
-        todo = durations_of(prepare(results, jobs, model_id, precision, params, summary),
-                            results, summary)  # fmt: skip
+        todo = durations_of(prepare(results, jobs, model_id, precision, params, summary,
+                                    channel), results, summary)  # fmt: skip
         plan = ChunkPlan.for_model(detector, body_seconds=body)
         per_piece = max(1, round(piece_seconds / (plan.hop_samples / detector.sample_rate)))
         pending: dict[int, Pending] = {}
@@ -188,7 +192,7 @@ def detect_archive(
             queue.extend(Piece(number, i, a, b) for i, (a, b) in enumerate(ranges))
         bar = progress_bar(sum(p.duration for p in pending.values()), quiet)
         try:
-            run = RunModel(list(detector.labels), model_id, precision)
+            run = RunModel(list(detector.labels), model_id, precision, channel)
             _drive(ray, handles, queue, pending, results, run, params, summary, bar,
                    body=body, batch=batch, attempts=attempts, cancel=cancel)  # fmt: skip
         finally:
@@ -288,6 +292,7 @@ def _drive(ray: Any, handles: list, queue: collections.deque, pending: dict[int,
                 meta_ref, scores_ref = handle.detect_piece.options(num_returns=2).remote(
                     str(state.job.path.resolve()), piece.first, piece.stop, body, batch,
                     want_hash=piece.index == 0 and state.todo.sha256 is None,
+                    channel=run.channel,
                 )  # fmt: skip
                 state.refs[piece.index] = scores_ref
                 in_flight[meta_ref] = (w, piece)
@@ -344,7 +349,8 @@ def _drive(ray: Any, handles: list, queue: collections.deque, pending: dict[int,
                        "recording": state.job.recording, "path": str(state.job.path.resolve()),
                        "params": params.to_dict(), "labels": run.labels,
                        "model_id": run.model_id, "precision": run.precision,
-                       "sha256": state.todo.sha256 or state.parts[0]["sha256"],
+                       "sha256": state.todo.sha256 or channel_hash(state.parts[0]["sha256"],
+                                                                   run.channel),
                        "pieces": [state.parts[i] for i in range(state.n_pieces)]}  # fmt: skip
                 ref = handles[w].finish.remote(job, *(state.refs[i]
                                                       for i in range(state.n_pieces)))

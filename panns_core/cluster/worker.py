@@ -42,7 +42,8 @@ class DetectorWorker:
                 "note": getattr(self.engine, "note", "")}  # fmt: skip
 
     def detect_piece(self, path: str, first: int, stop: int | None, body_seconds: float,
-                     batch_size: int, want_hash: bool = False) -> dict[str, Any]:
+                     batch_size: int, want_hash: bool = False,
+                     channel: int | None = None) -> tuple[dict[str, Any], np.ndarray]:
         """Scores of windows ``first`` to ``stop - 1`` (None: to the end) of ``path``:
         (a small description, the probabilities); the driver fetches only the first."""
         from ..detection.inference import iter_detect
@@ -54,7 +55,8 @@ class DetectorWorker:
 
             sha256 = file_sha256(path)
         parts, start, last = [], None, None
-        for chunk in iter_detect(path, self.detector, device=self.device, engine=self.engine,
+        for chunk in iter_detect(path, self.detector, channel=channel, device=self.device,
+                                 engine=self.engine,
                                  body_seconds=body_seconds, batch_size=batch_size,
                                  windows=(first, stop)):  # fmt: skip
             if start is None:

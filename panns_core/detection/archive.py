@@ -77,7 +77,8 @@ def error_text(error: BaseException) -> str:
 
 
 def prepare(results: Results, jobs: list[Job], model_id: str, precision: str,
-            params: PostprocessParams, summary: RunSummary) -> list[tuple[Job, Todo]]:
+            params: PostprocessParams, summary: RunSummary,
+            channel: int | None = None) -> list[tuple[Job, Todo]]:
     """The jobs that need detection (with what the manifest knows of them). Done ones are
     counted as skipped; those whose post-processing or format changed get their events
     again from the stored scores here. A file that cannot be read becomes a failure."""
@@ -86,7 +87,8 @@ def prepare(results: Results, jobs: list[Job], model_id: str, precision: str,
     todo = []
     for job in jobs:
         try:
-            plan = results.plan(job.recording, job.path, model_id, precision, params, entries)
+            plan = results.plan(job.recording, job.path, model_id, precision, params, entries,
+                                channel)  # fmt: skip
             if plan.action == "skip":
                 summary.skipped += 1
             elif plan.action == "events":
@@ -138,6 +140,7 @@ def detect_to_results(
     params: PostprocessParams,
     *,
     device: str = "cpu",
+    channel: int | None = None,
     fast: bool = False,
     batch_size: int | None = None,
     body_seconds: float | None = None,
@@ -150,7 +153,8 @@ def detect_to_results(
 
     Each recording's scores and events are written as soon as it is complete; what the
     folder's manifest lists as done is skipped; a failing recording is reported and the
-    others go on. Returns the run's :class:`~.results.RunSummary`.
+    others go on. ``channel`` (from 0): detect that channel of every file (None: their
+    mean). Returns the run's :class:`~.results.RunSummary`.
     """
     from .device import choose_device
     from .engines import fast_precision
@@ -163,8 +167,8 @@ def detect_to_results(
     results.start_run(mode="local", model_id=detector.model_id, precision=precision,
                       params=params.to_dict(), workers=1, recordings=len(jobs))  # fmt: skip
     summary = RunSummary(results.run_id)
-    todo = durations_of(prepare(results, jobs, detector.model_id, precision, params, summary),
-                        results, summary)  # fmt: skip
+    todo = durations_of(prepare(results, jobs, detector.model_id, precision, params, summary,
+                                channel), results, summary)  # fmt: skip
     bar = progress_bar(sum(d for *_, d in todo), quiet)
     try:
         for job, plan, duration in todo:
@@ -179,7 +183,7 @@ def detect_to_results(
 
             began = time.perf_counter()
             try:
-                scores = detect(job.path, detector, device=dev, fast=fast,
+                scores = detect(job.path, detector, channel=channel, device=dev, fast=fast,
                                 batch_size=batch_size, body_seconds=body_seconds,
                                 progress=progress, cancel=cancel, cache=cache,
                                 audio_hash=plan.sha256)  # fmt: skip

@@ -380,8 +380,9 @@ def detect(
         precision = forced or (fast_precision(detector, dev, engine) if fast else "fp32")
     if audio_hash is None and not isinstance(source, np.ndarray):
         from ..audio import file_sha256
+        from .scores import channel_hash
 
-        audio_hash = file_sha256(source)
+        audio_hash = channel_hash(file_sha256(source), channel)  # one channel: its own key
     elif audio_hash is None:
         import hashlib
 

@@ -256,12 +256,18 @@ class Results:
 
     # -- what to do ------------------------------------------------------------------
     def plan(self, recording: str, path: Path, model_id: str, precision: str,
-             params: PostprocessParams, entries: dict[str, dict] | None = None) -> Todo:
-        """What this run does for ``recording`` (at ``path``), given the manifest."""
+             params: PostprocessParams, entries: dict[str, dict] | None = None,
+             channel: int | None = None) -> Todo:
+        """What this run does for ``recording`` (at ``path``; ``channel`` from 0, None: the
+        mix of its channels), given the manifest. The audio key is the file's sha256, with
+        ``-chN`` for one channel (:func:`~.scores.channel_hash`)."""
+        from .scores import channel_hash, channel_of
+
         entries = self.done_entries() if entries is None else entries
         entry = entries.get(recording)
         if entry is None or entry.get("model_id") != model_id or (
-                entry.get("precision") != precision):  # fmt: skip
+                entry.get("precision") != precision) or (
+                channel_of(entry.get("sha256", "")) != channel):  # fmt: skip
             return Todo("detect")
         scores_file = self.root / entry.get("scores", "")
         if not entry.get("scores") or not scores_file.is_file():
@@ -272,7 +278,7 @@ class Results:
         else:
             from ..audio import file_sha256
 
-            sha256 = file_sha256(path)
+            sha256 = channel_hash(file_sha256(path), channel)
             if sha256 != entry.get("sha256"):
                 return Todo("detect", sha256=sha256)
         events_file = self.root / entry.get("events", "")

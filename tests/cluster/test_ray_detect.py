@@ -272,3 +272,29 @@ def test_a_worker_that_cannot_load_the_model_is_one_line(cluster, checkpoint, ar
         detect_archive(archive, tmp_path / "results", detector)
     assert "\n" not in str(caught.value) and "every machine" in str(caught.value)
     assert not (tmp_path / "results" / "manifest.jsonl").exists()
+
+
+def test_one_channel_on_ray_is_that_channel_and_its_own_key(cluster, checkpoint, tmp_path):
+    import soundfile as sf
+    from detect_helpers import scene
+
+    from panns_core.audio import file_sha256
+    from panns_core.detection.inference import detect
+    from panns_core.hub.resolve import load_detector
+
+    stereo = tmp_path / "archive" / "stereo.wav"
+    stereo.parent.mkdir()
+    sf.write(stereo, np.stack([scene(40.0, 16000, seed=5), scene(40.0, 16000, seed=6)], 1),
+             16000, subtype="FLOAT")  # fmt: skip
+    out = tmp_path / "results"
+    args = ["detect", str(stereo.parent), "--model", str(checkpoint), "--out", f"{out}/",
+            "--ray", "--quiet", *PIECE]  # fmt: skip
+    assert main([*args, "--channel", "2"]) == 0
+    want = detect(stereo, load_detector(checkpoint), channel=1)
+    got = pd.read_csv(out / "scores" / "stereo.tsv", sep="\t")
+    np.testing.assert_allclose(got[LABELS].to_numpy(), want.probabilities, rtol=0, atol=1e-6)
+    (line,) = done_lines(out)
+    assert line["sha256"] == f"{file_sha256(stereo)}-ch2" and line["pieces"] == 2
+    assert main(args) == 0  # the mix of the channels is other audio: detected, not skipped
+    assert manifest(out)[-1]["processed"] == 1
+    assert done_lines(out)[-1]["sha256"] == file_sha256(stereo)
