@@ -396,10 +396,16 @@ class DetectionPanel(QWidget):
         if kind == "chunk":
             fraction = (self._jobs_done + item[3]) / self._jobs_total
             self._set_progress(fraction)
-            doc.set_scores(scores, partial=True, recording_id=rec_id)
+            if rec_id in {r.id for r in doc.recordings}:
+                doc.set_scores(scores, partial=True, recording_id=rec_id)
             return
         self._jobs_done += 1
         self._set_progress(self._jobs_done / self._jobs_total)
+        if rec_id not in {r.id for r in doc.recordings}:
+            # taken out of the project while the run went on: its results go nowhere
+            doc.status("A recording was removed while detection ran; its results were "
+                       "dropped.")
+            return
         doc.set_scores(scores, partial=False, recording_id=rec_id)
         doc.save_scores(rec_id, scores)
         events = _derive(scores, doc.params, rec_id, doc)
