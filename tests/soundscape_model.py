@@ -72,7 +72,9 @@ def build(folder: Path) -> SearchSetup:
     from panns_core.hub.resolve import load_detector
     from panns_core.search import build_index
 
-    checkpoint = train_model(folder / "model")
+    # PANNS_SEARCH_MODEL: a checkpoint train_model() made before (a developer's re-runs)
+    ready = os.environ.get("PANNS_SEARCH_MODEL")
+    checkpoint = Path(ready) if ready and Path(ready).is_file() else train_model(folder / "model")
     project = folder / "searched.panns"
     store = ProjectStore(project)
     try:

@@ -54,16 +54,16 @@ def _query(event) -> object:
 
 
 def test_precision_at_10_is_far_above_the_base_rate(setup):
-    """Each class's first event as the query: precision at 10 over the 27 classes, mean
-    0.11 against a mean base rate of 0.032 when measured (3.4x)."""
+    """Each of the first five events of each class as a query (135 queries): mean precision
+    at 10 measured 0.096 against a mean base rate of 0.032 (3.0x)."""
     _, index, events = setup
     precisions, bases = [], []
     for label in sorted(events["event_label"].unique()):
-        first = events[events["event_label"] == label].iloc[0]
-        hits = search(index, [_query(first)], top=10)
-        assert len(hits) == 10
-        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
-        precisions.append(_precision(events, label, hits))
+        for _, event in events[events["event_label"] == label].head(5).iterrows():
+            hits = search(index, [_query(event)], top=10)
+            assert len(hits) == 10
+            assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+            precisions.append(_precision(events, label, hits))
         bases.append(_base_rate(index, events, label))
     precision, base = float(np.mean(precisions)), float(np.mean(bases))
     print(f"precision@10 {precision:.3f}, base rate {base:.3f}")
@@ -71,8 +71,9 @@ def test_precision_at_10_is_far_above_the_base_rate(setup):
 
 
 def test_combined_queries_beat_single_ones(setup):
-    """Two groups of three events per class: the three combined find more of the class
-    than each alone (measured: 0.10 combined against 0.09 single, mean precision at 10)."""
+    """Two groups of three events per class: the three combined (a head on their windows)
+    find more of the class than each alone (mean precision at 10 measured: 0.156 combined
+    against 0.100 single; the mean of their vectors instead: 0.074 with this model)."""
     _, index, events = setup
     single, combined = [], []
     for label in sorted(events["event_label"].unique()):
@@ -91,7 +92,7 @@ def test_combined_queries_beat_single_ones(setup):
 def test_the_head_re_ranks_to_a_higher_precision(setup):
     """One query per class, its 10 hits labelled by the reference (right: added, else
     rejected), the head trained on them: its 10 best new windows are right more often than
-    the next 10 of the similarity search (measured: 0.13 against 0.09)."""
+    the next 10 of the similarity search (measured: 0.111 against 0.067)."""
     _, index, events = setup
     before, after = [], []
     for label in sorted(events["event_label"].unique()):
