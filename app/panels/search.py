@@ -1,6 +1,6 @@
 """Find similar: search the project by example, label the hits, train a head, re-rank.
 
-Select an event or a time range and press *Find similar* (Ctrl+F): the window's model
+Select an event or a time range and press *Find similar* (Ctrl+Shift+F): the window's model
 indexes what the project's search index lacks (once per recording, in the background),
 then the list shows the ~1-s windows of every recording most like the queries, with a
 spectrogram thumbnail. Another *Find similar* adds a query (they combine); *Clear* starts
@@ -98,22 +98,16 @@ def _detector(spec: str | None):
 def search_job(project: str, spec: str | None, queries: list, top: int,
                report: Callable[[float, str], None], cancel=None) -> dict:  # fmt: skip
     """Index what is missing, then search; returns the index, model and hits."""
-    from panns_core.cancel import CancelToken
     from panns_core.search import build_index, search
     from panns_core.search.index import open_index
 
     report(0.0, "loading the model")
     detector = _detector(spec)
-    token = CancelToken()
-    if cancel is not None and cancel.is_set():
-        token.set()
 
     def progress(done: float, total: float, name: str) -> None:
-        if cancel is not None and cancel.is_set():
-            token.set()
         report(0.85 * done / max(total, 1e-9), f"indexing {name}")
 
-    build_index(project, detector, progress=progress, cancel=token)
+    build_index(project, detector, progress=progress, cancel=cancel)
     index = open_index(project, detector.model_id)
     report(0.88, "searching")
     hits = search(index, [q for q, _ in queries], top=top)
@@ -122,18 +116,14 @@ def search_job(project: str, spec: str | None, queries: list, top: int,
 
 def train_job(index, events, label: str, order: str, top: int, exclude: list,
               report: Callable[[float, str], None], cancel=None) -> dict:  # fmt: skip
-    from panns_core.cancel import CancelToken
     from panns_core.search.agile import labelled_rows, rerank, train_head
 
-    token = CancelToken()
     labelled = labelled_rows(index, events, label)
 
     def progress(fraction: float) -> None:
-        if cancel is not None and cancel.is_set():
-            token.set()
         report(0.8 * fraction, "training the head")
 
-    head = train_head(index, labelled, label, progress=progress, cancel=token)
+    head = train_head(index, labelled, label, progress=progress, cancel=cancel)
     report(0.85, "re-ranking")
     hits = rerank(index, head, top=top, mode=order, exclude=[*labelled.spans, *exclude])
     return {"head": head, "hits": hits, "thumbs": _thumbs(hits, report)}
@@ -196,7 +186,7 @@ class SearchPanel(QWidget):
         row = QHBoxLayout()
         self.find_button = QPushButton("Find similar")
         self.find_button.setToolTip("Search every recording for windows like the selected "
-                                    "event or time range; again to add a query (Ctrl+F)")
+                                    "event or time range; again to add a query (Ctrl+Shift+F)")
         self.find_button.clicked.connect(self.find_similar)
         self.clear_button = QPushButton("Clear")
         self.clear_button.clicked.connect(self.clear)
@@ -495,13 +485,8 @@ class SearchPanel(QWidget):
     def _on_edits(self, _event=None) -> None:  # an undo/redo may take a decision back
         if self.document.store is None:
             return
-        for row in list(self.decisions):
-            if self._status_of(self.decisions[row]) is None:
-                del self.decisions[row]
+        for row in list(self.decisions):  # kept when undone: a redo restores the same id
             self._show_decision(row)
-        for row in range(len(self.hits)):
-            if row not in self.decisions:
-                self._show_decision(row)
 
     def _on_key(self, action: str) -> None:
         func = {"add": self.add_hit, "reject": self.reject_hit, "play": self.play_hit}[action]
@@ -549,7 +534,7 @@ def _add_actions(window, panel: SearchPanel) -> None:
         dock.raise_()
         panel.find_similar()
 
-    window.add_action("Edit", "&Find similar", find, "Ctrl+F",
+    window.add_action("Edit", "&Find similar", find, "Ctrl+Shift+F",
                       tip="Search all recordings for windows like the selected event or "
                           "time range")  # fmt: skip
 
