@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 
 from panns_core.cli import main
+from panns_core.search.index import open_index
 
 CORPUS = Path(os.environ.get("PANNS_SOUNDSCAPES", "/work/shared/corpus/soundscapes")) / "audio"
-NAMES = [f"dev_{i:04d}.flac" for i in range(200, 250)]
+NAMES = [f"dev_{i:04d}.flac" for i in range(200, 230)]
 
 pytestmark = [
     pytest.mark.slow,
@@ -92,25 +93,33 @@ def test_a_killed_indexing_run_resumes_and_ends_as_an_uninterrupted_one(
     assert (folder_a / "vectors.f16").read_bytes() == (folder_b / "vectors.f16").read_bytes()
 
 
-def test_search_writes_the_ranked_windows_as_tsv(tmp_path, checkpoint, capsys):
-    project = _project(tmp_path)
-    assert main(["index", "--project", str(project), "--model", str(checkpoint)]) == 0
+def test_search_writes_the_ranked_windows_as_tsv(tmp_path, soundscape_search, capsys):
+    project, model = str(soundscape_search.project), str(soundscape_search.checkpoint)
+    names = [e.name for e in open_index(soundscape_search.project,
+                                        soundscape_search.model_id).entries]  # fmt: skip
     out = tmp_path / "hits.tsv"
-    code = main(["search", "--project", str(project), "--model", str(checkpoint),
-                 "--query", f"{NAMES[0]}:1.0-2.5", "--query", f"{NAMES[5]}:4-6",
-                 "--top", "25", "--out", str(out)])  # fmt: skip
+    code = main(["search", "--project", project, "--model", model,
+                 "--query", f"{names[0]}:1.0-2.5", "--top", "25", "--out", str(out)])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     hits = pd.read_csv(out, sep="\t")
     assert list(hits.columns) == ["filename", "onset", "offset", "score"]
     assert len(hits) == 25
     assert hits["score"].is_monotonic_decreasing
-    assert set(hits["filename"]) <= set(NAMES)
+    assert set(hits["filename"]) <= set(names)
     assert ((hits["offset"] > hits["onset"]) & (hits["offset"] - hits["onset"] <= 1.0)).all()
-    first = hits[hits["filename"] == NAMES[0]]
+    first = hits[hits["filename"] == names[0]]
     assert not ((first["onset"] < 2.5) & (first["offset"] > 1.0)).any()  # not the query
 
+    # two queries combine (a head on their windows): scores are probabilities
+    code = main(["search", "--project", project, "--model", model, "--query",
+                 f"{names[0]}:1.0-2.5", "--query", f"{names[3]}:4-6", "--out", str(out)])
+    assert code == 0
+    hits = pd.read_csv(out, sep="\t")
+    assert len(hits) == 50 and hits["score"].between(0, 1).all()
+    assert hits["score"].is_monotonic_decreasing
+
     capsys.readouterr()
-    code = main(["search", "--project", str(project), "--model", str(checkpoint),
+    code = main(["search", "--project", project, "--model", model,
                  "--query", "nowhere.flac:1-2"])  # fmt: skip
     assert code == 1
     assert "not in the search index" in capsys.readouterr().err
