@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from panns_core.errors import PannsError
+from panns_core.errors import PannsError, ProjectFileError
 
 from . import keys, settings
 from .dialogs.io_dialogs import open_export, open_import
@@ -83,6 +83,10 @@ class MainWindow(QMainWindow):
         self.folder_worker = None  # adding a folder's files (open_folder)
         self.hash_worker = None  # hashing added files (hash_new_recordings)
         self.locate_prompt = ask_where_moved  # (window, recording) -> folder or None
+        self.salvage_prompt = ask_salvage_path  # (window, damaged path) -> new path or None
+        self.error_box: QMessageBox | None = None  # the error message shown last
+        self.project_worker = None  # a backup or salvage running
+        self.last_salvage = None  # the report of the last salvage
         self.last_error: str | None = None
         self.quiet_errors = False  # errors only in the status bar (tests, screenshots)
         self._layout_done = False
@@ -104,8 +108,12 @@ class MainWindow(QMainWindow):
         self.player.state_changed.connect(self._on_player_state)
         self.player.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
         if project is not None or doc.store is None:
-            self.open_project(project or settings.default_project_path())
+            # a damaged project shows its message (with Salvage) in a working window
+            self.guard(self.open_project, project or settings.default_project_path())
         self._on_history()
+        from .project_watch import ProjectWatch
+
+        self.project_watch = ProjectWatch(self)
 
     # ------------------------------------------------------------------ layout
     def _build_views(self) -> None:
@@ -219,6 +227,9 @@ class MainWindow(QMainWindow):
                 "(Ctrl+Z brings them back; the audio files stay)")
         add("File", "&Locate moved recordings…", self.locate_dialog,
             tip="Find recordings whose files were moved, by content, under a folder")
+        add("File", "&Back up project…", self.backup_dialog,
+            tip="Copy the project to another file, safely even while it is open "
+                "(every edit up to now is in the copy)")
         self.menus["File"].addSeparator()
         add("File", "&Import annotations…", lambda: open_import(self), "Ctrl+Shift+I")
         add("File", "&Export annotations…", lambda: open_export(self), "Ctrl+Shift+E")
@@ -790,6 +801,70 @@ class MainWindow(QMainWindow):
     def _on_player_state(self, state: str) -> None:
         self.play_action.setText("&Pause" if state == PLAYING else "&Play / pause")
 
+    # ------------------------------------------------------- backup / salvage
+    def backup_dialog(self) -> None:
+        import time
+
+        doc = self.document
+        if doc.project_path is None:
+            raise PannsError("No project file is open. Open a project first.")
+        stamp = time.strftime("%Y-%m-%d-%H%M")
+        start = doc.project_path.with_name(f"{doc.project_path.stem}-backup-{stamp}.panns")
+        path, _ = QFileDialog.getSaveFileName(self, "Back up project", str(start),
+                                              PROJECT_FILTER)
+        if path:
+            self.backup_project(path)
+
+    def backup_project(self, dest: str | Path):
+        """Copy the open project to ``dest`` on a worker (SQLite's backup API; the copy
+        holds every commit and is checked before it is moved into place)."""
+        store = self.document._require_store()
+        return self._project_job(
+            "Back up project", f"Copying the project to {Path(dest).name}…",
+            lambda cancel=None: store.backup(dest, overwrite=True, cancel=cancel),
+            lambda path: self.statusBar().showMessage(f"Backed up the project to {path}.",
+                                                      10000))
+
+    def salvage_dialog(self, damaged: str | Path) -> None:
+        """Ask where the salvaged copy goes, salvage, and open it."""
+        dest = self.salvage_prompt(self, Path(damaged))
+        if dest:
+            self.salvage_project(damaged, dest)
+
+    def salvage_project(self, damaged: str | Path, dest: str | Path):
+        """Copy what is readable of a damaged project into ``dest`` (a worker), then
+        open ``dest``; the damaged file is only read."""
+        from panns_core.annotations.store.salvage import salvage
+
+        def done(report) -> None:
+            self.open_project(report.dest)
+            self.statusBar().showMessage(report.describe(), 20000)
+            self.last_salvage = report
+
+        return self._project_job(
+            "Salvage project", f"Salvaging {Path(damaged).name}…",
+            lambda cancel=None: salvage(damaged, dest, cancel=cancel),
+            lambda report: self.guard(done, report))
+
+    def _project_job(self, title: str, text: str, func, on_done):
+        from .workers import Worker
+
+        if self.project_worker is not None:
+            raise PannsError("A backup or salvage is running; wait until it has finished.")
+        progress = QProgressDialog(text, "Stop", 0, 0, self)
+        progress.setWindowTitle(title)
+        progress.setMinimumDuration(500)
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        worker = Worker(func)
+        progress.canceled.connect(worker.cancel)
+        worker.returned.connect(on_done)
+        worker.errored.connect(self.show_error)
+        worker.finished.connect(progress.close)
+        worker.finished.connect(progress.deleteLater)
+        worker.finished.connect(lambda: setattr(self, "project_worker", None))
+        self.project_worker = worker
+        return worker.start()
+
     # ------------------------------------------------------------------ dialogs
     def open_model_manager(self) -> None:
         from .dialogs.model_manager import ModelManagerDialog
@@ -846,11 +921,20 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Icon.Warning, "PANNs Annotator", text,
                           QMessageBox.StandardButton.Ok, self)
         box.setModal(True)
+        box.salvage_button = None
+        if isinstance(error, ProjectFileError) and error.salvageable and error.path:
+            button = box.addButton("Salvage into a new project…",
+                                   QMessageBox.ButtonRole.AcceptRole)
+            button.clicked.connect(lambda _=False, p=error.path: self.guard(
+                self.salvage_dialog, p))
+            box.salvage_button = button
+        self.error_box = box
         QTimer.singleShot(0, box.open)
 
     # -------------------------------------------------------------------- close
     def shutdown(self) -> None:
         """Stop playback and every worker of the window (idempotent)."""
+        self.project_watch.stop()
         self.player.shutdown()
         self.panels["detection"].shutdown()
         for view in self.views:
@@ -882,6 +966,14 @@ def ask_where_moved(window: MainWindow, rec) -> str | None:
         return None
     return QFileDialog.getExistingDirectory(window, f"Where is {rec.name}?",
                                             str(rec.path.parent.parent)) or None
+
+
+def ask_salvage_path(window: MainWindow, damaged: Path) -> str | None:
+    """Where the salvaged copy of ``damaged`` goes (a new file), or None."""
+    start = damaged.with_name(f"{damaged.stem}-salvaged.panns")
+    path, _ = QFileDialog.getSaveFileName(window, "Salvage into a new project", str(start),
+                                          PROJECT_FILTER)
+    return path or None
 
 
 HELP_TEXT = """Mouse

@@ -36,6 +36,23 @@ class StoreError(PannsError):
     """The project database cannot be opened, migrated or written."""
 
 
+class ProjectFileError(StoreError):
+    """A project file failed the checks made before it is opened (not an SQLite file,
+    damaged, written by a newer version, or holding schema objects this program did not
+    make). Nothing was written to it. ``salvageable``: ``panns-sed project salvage`` (or
+    the window's Salvage button) can copy what is readable into a new project."""
+
+    def __init__(self, message: str, path: str = "", *, salvageable: bool = False) -> None:
+        super().__init__(message)
+        self.path = path
+        self.salvageable = salvageable
+
+
+class ProjectChangedError(StoreError):
+    """Another program (a second window, ``panns-sed``) changed the project since this
+    one last read it, so an undo/redo prepared from the old state was not applied."""
+
+
 class TrainingError(PannsError):
     """Fine-tuning cannot start or cannot go on."""
 

@@ -43,7 +43,7 @@ LENGTHS = [0.05, 0.3, 7.3, 10.24, 15.37, 41.0001, 60.0]
 def test_chunked_equals_single_pass(tiny, seconds) -> None:
     x = scene(seconds, seed=int(seconds * 100))
     reference = single_pass_framewise(tiny.module, x)
-    # short windows (5.12 s kept + 2 x 2.56 s context) so most lengths take many chunks
+    # short windows (5.12 s kept + 2 x 1.92 s context) so most lengths take many chunks
     scores = detect(x, tiny, body_seconds=5.12, batch_size=3)
     assert scores.duration == pytest.approx(len(x) / 32000)
     assert scores.segment_seconds == pytest.approx(0.32)
@@ -59,12 +59,12 @@ def test_chunked_equals_single_pass(tiny, seconds) -> None:
 def test_window_geometry_is_segment_aligned(tiny) -> None:
     plan = ChunkPlan.for_model(tiny, body_seconds=5.12)
     assert plan.segment_samples == 10240
-    assert plan.context_segments == 8  # 2.56 s
-    assert plan.window_samples == (16 + 16) * 10240
+    assert plan.context_segments == 6  # 1.92 s
+    assert plan.window_samples == (16 + 12) * 10240
     chunks = list(iter_detect(scene(40.0), tiny, body_seconds=5.12, batch_size=2))
     # the first chunk keeps its body and right context, the others their body; the last
-    # window (starting at segment 96) runs to the end: contiguous, every segment once
-    assert [c.start_segment for c in chunks] == [0, 24, 40, 56, 72, 88, 104]
+    # window (starting at segment 112) runs to the end: contiguous, every segment once
+    assert [c.start_segment for c in chunks] == [0, 22, 38, 54, 70, 86, 102, 118]
     for a, b in itertools.pairwise(chunks):
         assert b.start_segment == a.start_segment + len(a.probabilities)
     assert sum(len(c.probabilities) for c in chunks) == 40 * 100 // 32

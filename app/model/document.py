@@ -359,16 +359,58 @@ class Document:
         if change.listed:
             before = [r.id for r in self._recordings]
             self._reload_recordings()
-            now = [r.id for r in self._recordings]
-            if self._recording is not None and self._recording.id not in now:
-                # the current one was removed: show the one after it (else before it)
-                at = before.index(self._recording.id)
-                later = [i for i in before[at + 1:] if i in now]
-                earlier = [i for i in before[:at] if i in now]
-                self.set_recording((later or earlier[::-1] or [None])[0])
+            self._follow_removed(before)
         elif self._recording is not None and self._recording.id in change.recordings:
             self.refresh_annotations(change.added | change.removed | change.updated)
         self.events.edits.emit(change)
+
+    def _follow_removed(self, before: list[int]) -> None:
+        """After the list was read again: when the current recording is gone, show the
+        one after it (else the one before it)."""
+        now = [r.id for r in self._recordings]
+        if self._recording is not None and self._recording.id not in now:
+            at = before.index(self._recording.id) if self._recording.id in before else 0
+            later = [i for i in before[at + 1:] if i in now]
+            earlier = [i for i in before[:at] if i in now]
+            self.set_recording((later or earlier[::-1] or now[:1] or [None])[0])
+
+    # ------------------------------------------------------------ other writers
+    def poll_outside_changes(self) -> bool:
+        """When another program (a second window, ``panns-sed detect``/``import``/
+        ``train``) committed to the project since the last look: show the project as it
+        is now and drop the undo/redo steps its changes touched (and those under them),
+        so undo never reverts that program's work; steps on other recordings stay.
+        Cheap (``PRAGMA data_version``): the window calls it on a timer."""
+        changes = self.store.take_outside() if self.store is not None else []
+        if not changes:
+            return False
+        dropped = sum(self.history.drop(seq, footprint) for seq, footprint in changes)
+        self._reload_outside(dropped)
+        return True
+
+    def _reload_outside(self, dropped: int) -> None:
+        from panns_core.annotations.store import Change
+
+        before = [r.id for r in self._recordings]
+        current = self._recording
+        self._reload_recordings()
+        self._follow_removed(before)
+        if current is not None and self._recording is not None \
+                and self._recording.id == current.id:
+            fresh = next(r for r in self._recordings if r.id == current.id)
+            if fresh != current:  # moved or re-read: reload its views from the new facts
+                self._recording = None
+                self.set_recording(fresh.id)
+            else:
+                self.refresh_annotations()
+        self._emit_vocabulary(force=False)
+        self.events.edits.emit(Change(recordings=frozenset(r.id for r in self._recordings)))
+        text = ("The project was changed outside this window (another window or panns-sed); "
+                "it is shown as it is now")
+        if dropped:
+            text += (f". {dropped} undo/redo step(s) touching the same events were dropped, "
+                     "so undo cannot revert that work")
+        self.status(text + ".")
 
     # --------------------------------------------------------------- vocabulary
     def vocabulary(self) -> list:
@@ -440,8 +482,15 @@ class Document:
     # -------------------------------------------------------------------- edits
     def apply(self, op, text: str, merge_key: str | None = None):
         """Apply a store operation as one undoable step; returns its inverse."""
-        inverse = self._apply_raw(op)
-        self.history.push(text, inverse, merge_key)
+        from panns_core.errors import ProjectChangedError
+
+        guard = self.history.merge_guard(merge_key) if merge_key else None
+        try:  # a merged step's undo reverts the older part too: it must be ours alone
+            inverse, footprint, seq = self._apply_raw(op, *(guard or (None, 0)))
+        except ProjectChangedError:
+            self.poll_outside_changes()  # reload, drop the touched step: the edit starts anew
+            inverse, footprint, seq = self._apply_raw(op)
+        self.history.push(text, inverse, merge_key, footprint, seq)
         return inverse
 
     def _edit(self, op, text: str):
@@ -451,10 +500,13 @@ class Document:
 
         return self.apply(GrowVocabulary(op), text)
 
-    def _apply_raw(self, op):
-        inverse = self._require_store().apply(op)
+    def _apply_raw(self, op, guard=None, since: int = 0):
+        """The store's apply_tracked: (inverse, footprint, outside sequence number);
+        with ``guard``, refused (ProjectChangedError) when another program's commit after
+        ``since`` touched it (checked inside the write transaction)."""
+        result = self._require_store().apply_tracked(op, guard=guard, since=since)
         self._emit_vocabulary(force=False)  # an edit (or its undo) may change it
-        return inverse
+        return result
 
     def _current_id(self) -> int:
         if self._recording is None:
@@ -615,10 +667,20 @@ class Document:
         return len(events)
 
     def undo(self) -> bool:
-        return self.history.undo()
+        return self._undo_redo(self.history.undo)
 
     def redo(self) -> bool:
-        return self.history.redo()
+        return self._undo_redo(self.history.redo)
+
+    def _undo_redo(self, step) -> bool:
+        from panns_core.errors import ProjectChangedError
+
+        self.poll_outside_changes()
+        try:
+            return step()
+        except ProjectChangedError:  # a commit slipped in since the poll above
+            self.poll_outside_changes()
+            return False
 
     # ----------------------------------------------------------------- queries
     def event(self, event_id: int) -> pd.Series:

@@ -52,6 +52,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("folder", type=Path)
     p.set_defaults(func=run_relocate)
 
+    p = sub.add_parser("backup", help="copy a project safely, even while it is open",
+                       description="Copy the project with SQLite's backup API: the copy "
+                                   "holds every commit, also those a window or another "
+                                   "command made moments ago, and is checked before it "
+                                   "is put in place.")
+    p.add_argument("project", type=Path)
+    p.add_argument("dest", type=Path, help="the copy's file name, or a folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing copy")
+    p.set_defaults(func=run_backup)
+
+    p = sub.add_parser("salvage", help="copy what is readable of a damaged project "
+                                       "into a new one",
+                       description="Read a project that fails its checks (damaged, or "
+                                   "holding triggers/views this program did not make) "
+                                   "without changing it, and write every readable row "
+                                   "into a new project.")
+    p.add_argument("project", type=Path, help="the damaged project (only read)")
+    p.add_argument("new", type=Path, help="the new project file (must not exist)")
+    p.set_defaults(func=run_salvage)
+
 
 def _open(path: Path, create: bool = False):
     from ..annotations.store import ProjectStore
@@ -145,3 +165,20 @@ def run_relocate(args: argparse.Namespace) -> int:
         missing = store.missing_recordings()
     print(f"found {len(found)}; still missing {len(missing)}")
     return 0 if not missing else 1
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    with _open(args.project) as store:
+        dest = store.backup(args.dest, overwrite=args.overwrite)
+        events = sum(store.count_events().values())
+        recordings = len(store.recordings())
+    print(f"backed up {args.project} ({recordings} recordings, {events} events) to {dest}")
+    return 0
+
+
+def run_salvage(args: argparse.Namespace) -> int:
+    from ..annotations.store.salvage import salvage
+
+    report = salvage(args.project, args.new)
+    print(report.describe())
+    return 0

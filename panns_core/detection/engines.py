@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ENGINES = ("auto", "torch", "onnxruntime")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
-CONTEXT_SECONDS = 2.56
+CONTEXT_SECONDS = 1.92  # = inference.DEFAULT_CONTEXT_SECONDS
 # torch on the CPU: fp32 forward calls have a fixed cost, so windows are long-ish; 30.72 s
 # keeps the activations (and the peak RSS) well under 1 GB. bf16 autocast only pays over
 # batches of short windows (one 120-s window ran no faster than fp32).

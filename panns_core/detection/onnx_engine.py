@@ -249,10 +249,11 @@ class OrtEngine:
     name = "onnxruntime"
     precision = "fp32"
     note = ""
-    # Long windows amortise the 2 x 2.56 s context (20% more audio than one pass at
-    # 25.6 s); longer ones raise the peak RSS (CNN14, whole `panns-sed detect` process,
-    # 60 minutes: 30.72 s 1015 MiB, 25.6 s 981 MiB; 10 minutes at 61.44 s ~1.09 GB).
-    body_seconds = 25.6
+    # Long windows amortise the 2 x 1.92 s context (14% more audio than one pass at
+    # 26.88 s); longer ones raise the peak RSS (CNN14, whole `panns-sed detect` process,
+    # 60 minutes, with 2.56-s context: 30.72 s + 5.12 s 1015 MiB, 25.6 s + 5.12 s 981 MiB;
+    # 10 minutes at 61.44 s ~1.09 GB). 26.88 s + 3.84 s is as long as 25.6 s + 5.12 s.
+    body_seconds = 26.88
     batch_size = 1
 
     def __init__(self, detector: Detector, *, threads: int | None = None,

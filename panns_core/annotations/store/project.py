@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,12 @@ import numpy as np
 import pandas as pd
 
 from ...audio import audio_info, file_sha256
-from ...errors import StoreError
+from ...errors import Cancelled, ProjectChangedError, StoreError
 from ...events import EVENT_COLUMNS, HUMAN, PROPOSED, STATUSES, make_events
+from . import checks
 from .ops import AddEvents, Change, Operation, ReplaceProposed
 from .schema import SCHEMA_VERSION, migrate
+from .writers import Footprint, OutsideWatch
 
 EVENT_FRAME_COLUMNS = ("id", "recording_id", *EVENT_COLUMNS)
 _FLOAT_COLUMNS = ("onset", "offset", "confidence", "low_freq", "high_freq", "created", "modified")
@@ -84,10 +86,17 @@ class ProjectStore:
                  timeout: float = 10.0) -> None:
         self.path = str(path) if str(path) == ":memory:" else Path(path)
         name = str(self.path)
-        if name != ":memory:" and not create and not Path(name).exists():
+        memory = name == ":memory:"
+        if not memory and not create and not Path(name).exists():
             raise StoreError(
                 f"No project at {name}. Create one with `panns-sed project create {name}`."
             )
+        recheck = False
+        if not memory and Path(name).is_file() and Path(name).stat().st_size > 0:
+            try:  # read-only: a file that fails is left exactly as it was
+                checks.check_file(Path(name), timeout)
+            except checks._Recheck:
+                recheck = True
         try:
             self._con = sqlite3.connect(
                 name, isolation_level=None, check_same_thread=False, timeout=timeout
@@ -97,13 +106,24 @@ class ProjectStore:
         self._lock = threading.RLock()
         self._depth = 0
         self._listeners: list[Callable[[Change], None]] = []
+        self._dirty = False  # committed since the last complete checkpoint
+        self._owned = False  # this transaction's fingerprints are taken already
+        self.last_write = time.monotonic()  # of the newest commit seen (ours or another's)
         try:
+            checks.harden(self._con)
+            if recheck:
+                with open(name, "rb") as handle:
+                    checks.inspect(self._con, name, Path(name).stat().st_size, handle.read(100))
             self._con.execute("PRAGMA foreign_keys = ON")
             self._con.execute("PRAGMA journal_mode = WAL").fetchone()
             self._con.execute("PRAGMA synchronous = FULL")
             self.migrated_from = migrate(self._con, name)
+            self._watch = OutsideWatch(self._con)
         except sqlite3.DatabaseError as error:
             self._con.close()
+            if getattr(error, "sqlite_errorname", "").startswith(("SQLITE_BUSY",
+                                                                   "SQLITE_LOCKED")):
+                raise checks.busy(name) from None
             raise StoreError(
                 f"{name} is not a project file or is damaged ({error}). Open another file, "
                 "or restore it from a backup."
@@ -114,7 +134,10 @@ class ProjectStore:
 
     # -- connection -------------------------------------------------------------------
     def close(self) -> None:
+        """Checkpoint (so the .panns file alone holds every commit) and close."""
         with self._lock:
+            with suppress(StoreError):  # closing the last connection checkpoints too
+                self.checkpoint()
             self._con.close()
 
     def __enter__(self) -> ProjectStore:
@@ -132,10 +155,21 @@ class ProjectStore:
         """One atomic unit: BEGIN IMMEDIATE at the top, SAVEPOINT when nested."""
         with self._lock:
             savepoint = f"sp{self._depth}"
-            self._con.execute("BEGIN IMMEDIATE" if self._depth == 0 else f"SAVEPOINT {savepoint}")
+            try:
+                self._con.execute("BEGIN IMMEDIATE" if self._depth == 0
+                                  else f"SAVEPOINT {savepoint}")
+            except sqlite3.OperationalError as error:
+                if "locked" in str(error) or "busy" in str(error):
+                    raise checks.busy(str(self.path)) from None
+                raise StoreError(f"Could not write to {self.path}: {error}.") from None
             self._depth += 1
             try:
+                if self._depth == 1:
+                    self._look()  # another program's commits: noted before ours
+                    self._owned = False
                 yield self._con
+                if self._depth == 1 and not self._owned:
+                    self._watch.own()  # vocabulary and list as this write leaves them
             except BaseException:
                 self._depth -= 1
                 if self._depth == 0:
@@ -151,6 +185,115 @@ class ProjectStore:
                 if self._depth == 0:
                     self._con.execute("ROLLBACK")
                 raise StoreError(f"Could not save to {self.path}: {error}.") from None
+            if self._depth == 0:
+                self._dirty = True
+                self.last_write = time.monotonic()
+
+    # -- other writers, checkpoints, copies ----------------------------------------------
+    def _data_version(self) -> int:
+        return self._con.execute("PRAGMA data_version").fetchone()[0]
+
+    def _look(self) -> None:
+        """Note other connections' commits (lock held, inside a transaction)."""
+        if self._watch.look():
+            self._dirty = True  # their commits may still be only in the WAL
+            self.last_write = time.monotonic()
+
+    def take_outside(self) -> list[tuple[int, Footprint]]:
+        """What other connections (a second window, ``panns-sed``) committed since the
+        last call, as (sequence number, :class:`Footprint`) pairs; cheap enough to poll
+        (``PRAGMA data_version``). Empty while this store is busy."""
+        if str(self.path) == ":memory:" or not self._lock.acquire(blocking=False):
+            return []
+        try:
+            if self._depth == 0:
+                self._con.execute("BEGIN")  # one snapshot for all fingerprints
+                try:
+                    self._look()
+                finally:
+                    self._con.execute("COMMIT")
+            return self._watch.take()
+        except sqlite3.Error:
+            return []
+        finally:
+            self._lock.release()
+
+    def changed_outside(self) -> bool:
+        """True once after another connection committed (see :meth:`take_outside`)."""
+        return bool(self.take_outside())
+
+    @property
+    def dirty(self) -> bool:
+        """Commits may sit in the WAL only (a copy of the .panns file alone would miss
+        them) until :meth:`checkpoint` returns True."""
+        return self._dirty
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL's commits into the .panns file without waiting for anyone
+        (``wal_checkpoint(PASSIVE)``); True when the file alone now holds them all."""
+        if str(self.path) == ":memory:":
+            return True
+        with self._lock:
+            if self._depth:
+                return False
+            try:
+                busy, log, done = self._con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error as error:
+                raise StoreError(f"Could not checkpoint {self.path}: {error}.") from None
+            complete = not busy and (log == -1 or done == log)
+            if complete:
+                self._dirty = False
+            return complete
+
+    def backup(self, dest: str | os.PathLike, *, overwrite: bool = False,
+               progress: Callable[[float], None] | None = None, cancel=None) -> Path:
+        """A consistent copy of the whole project (SQLite's backup API: every commit,
+        the WAL's too), checked and then moved into place; returns its path. ``dest``
+        may be a folder (the copy gets this project's file name)."""
+        if str(self.path) == ":memory:":
+            raise StoreError("This project is only in memory; there is no file to back up.")
+        dest = Path(dest).expanduser()
+        if dest.is_dir():
+            dest = dest / Path(self.path).name
+        if dest.exists() and dest.resolve() == Path(self.path).resolve():
+            raise StoreError(f"{dest} is the project itself; choose another name for the "
+                             "backup.")
+        if dest.exists() and not overwrite:
+            raise StoreError(f"{dest} exists already; choose another name (or overwrite).")
+        if not dest.parent.is_dir():
+            raise StoreError(f"{dest.parent} is not a folder; choose where the backup goes.")
+        part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+
+        def step(_status: int, remaining: int, total: int) -> None:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("Backup cancelled; nothing was written.")
+            if progress is not None and total:
+                progress(1.0 - remaining / total)
+
+        target = None
+        try:
+            target = sqlite3.connect(part)
+            with self._lock:
+                self._con.backup(target, pages=512, progress=step)
+            problems = [row[0] for row in target.execute("PRAGMA integrity_check(5)")]
+            if problems != ["ok"]:
+                raise StoreError(f"The backup of {self.path} did not pass its check "
+                                 f"({'; '.join(problems)}); nothing was written.")
+            target.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            target.close()
+            target = None
+            with open(part, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(part, dest)
+        except sqlite3.Error as error:
+            raise StoreError(f"Could not back up {self.path} to {dest}: {error}.") from None
+        finally:
+            if target is not None:
+                target.close()
+            for leftover in (part, Path(f"{part}-wal"), Path(f"{part}-shm"),
+                             Path(f"{part}-journal")):
+                leftover.unlink(missing_ok=True)
+        return dest
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         with self._lock:
@@ -167,7 +310,7 @@ class ProjectStore:
         with self.transaction() as con:
             try:
                 return con.execute(sql, tuple(params))
-            except sqlite3.IntegrityError as error:
+            except sqlite3.Error as error:
                 raise StoreError(f"Not saved: {error}.") from None
 
     def integrity_check(self) -> str:
@@ -176,16 +319,35 @@ class ProjectStore:
     # -- edits with undo ----------------------------------------------------------------
     def apply(self, op: Operation) -> Operation:
         """Run ``op`` in one committed transaction; return the operation that undoes it."""
+        return self.apply_tracked(op)[0]
+
+    def apply_tracked(self, op: Operation, *, guard: Footprint | None = None, since: int = 0
+                      ) -> tuple[Operation, Footprint, int]:
+        """:meth:`apply`, also returning what ``op`` touched and the sequence number of
+        the newest outside change seen (undo entries keep both).
+
+        ``guard`` (undo/redo: the entry's footprint): raise ProjectChangedError instead
+        when another connection's commit after ``since``, not yet taken by
+        :meth:`take_outside`, touched it; checked inside the write transaction, so no
+        commit can slip in between."""
         with self._lock:
             with self.transaction() as con:
+                if guard is not None and self._watch.conflict(guard, since):
+                    raise ProjectChangedError(
+                        f"{self.path} was changed by another program (a second window or "
+                        "panns-sed) where this undo/redo would change it; nothing was "
+                        "undone or redone.")
                 try:
                     inverse, change = op._run(con)
-                except sqlite3.IntegrityError as error:
+                except sqlite3.Error as error:  # constraints; a refused foreign trigger
                     raise StoreError(f"The edit was not saved: {error}.") from None
+                footprint = self._watch.own(change.recordings | change.listed)
+                seq = self._watch.seq
+                self._owned = self._depth == 1
             listeners = list(self._listeners)
         for listener in listeners:
             listener(change)
-        return inverse
+        return inverse, footprint, seq
 
     def subscribe(self, listener: Callable[[Change], None]) -> Callable[[], None]:
         """Call ``listener(change)`` after every applied operation; returns an unsubscribe."""
