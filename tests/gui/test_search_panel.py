@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 
 import numpy as np
 import pandas as pd
@@ -65,6 +66,7 @@ def test_find_similar_label_train_rerank_register(make_main_window, qtbot, tmp_p
     window.activateWindow()
     window.setFocus()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=15000)
+    started = time.monotonic()
     QTest.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier
                    | Qt.KeyboardModifier.ShiftModifier)
     assert dock.isVisible()
@@ -163,3 +165,5 @@ def test_find_similar_label_train_rerank_register(make_main_window, qtbot, tmp_p
     record = get_registry().find("keyboard-search")
     assert record is not None and list(record.labels) == [LABEL]
     assert panel.registered == "keyboard-search"
+    print(f"first query to a registered model: {time.monotonic() - started:.1f} s "
+          "(index built, labels by key)")

@@ -113,3 +113,35 @@ def test_the_head_re_ranks_to_a_higher_precision(setup):
         after.append(_precision(events, label, new))
     print(f"head {np.mean(after):.3f}, similarity {np.mean(before):.3f}")
     assert np.mean(after) > np.mean(before)
+
+
+def test_the_registered_head_detects_as_it_ranked(setup, app_home):
+    """The head registered as a model: detection with it gives one class, and its segment
+    logits averaged over a window are the head's logit of that window (the head is the
+    model's own output layer)."""
+    from panns_core.detection.inference import detect
+    from panns_core.hub.resolve import load_detector
+    from panns_core.search.agile import register_head
+
+    search_setup, index, events = setup
+    label = "Computer keyboard"
+    mine = events[events["event_label"] == label]
+    frame = pd.DataFrame([{"recording": e.filename, "onset": e.onset, "offset": e.offset,
+                           "label": label, "status": "added"} for _, e in mine.head(4).iterrows()])
+    head = train_head(index, labelled_rows(index, frame, label), label)
+    detector = load_detector(search_setup.checkpoint)
+    record = register_head(detector, head, "keyboard-head")
+    model = load_detector("keyboard-head")
+    assert list(model.labels) == [label] and record.parent == detector.model_id
+
+    entry = index.entries[5]
+    scores = detect(entry.path, model, engine="torch")
+    assert scores.probabilities.shape[1] == 1
+    p = np.clip(scores.probabilities[:, 0].astype(np.float64), 1e-7, 1 - 1e-7)
+    segment_logits = np.log(p / (1 - p))
+    geometry = index.geometry
+    rows = np.arange(entry.first, entry.first + entry.rows - 1)  # whole windows
+    expected = head.logits(np.asarray(index.vectors[rows], np.float32))
+    starts = (rows - entry.first) * geometry.hop
+    got = np.array([segment_logits[s : s + geometry.window].mean() for s in starts])
+    np.testing.assert_allclose(got, expected, atol=0.05)  # float16 vectors
