@@ -63,10 +63,14 @@ def run_index(args: argparse.Namespace) -> int:
 
     _check_project(args.project)
     detector = load_detector(args.model)
-    bar = tqdm(total=1.0, unit="s", unit_scale=False, file=sys.stderr, dynamic_ncols=True,
-               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+    bars: list = []  # made at the first progress: nothing to index, no bar
 
     def progress(done: float, total: float, name: str) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, file=sys.stderr, dynamic_ncols=True,
+                             bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} "
+                                        "s of audio [{elapsed}<{remaining}]"))  # fmt: skip
+        bar = bars[0]
         bar.total = total
         bar.n = done
         bar.set_description_str(name[:30])
@@ -75,7 +79,8 @@ def run_index(args: argparse.Namespace) -> int:
     try:
         summary = build_index(args.project, detector, engine=args.engine, progress=progress)
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     print(f"{summary.recordings} recordings: {summary.computed} indexed now, "
           f"{summary.reused} already indexed; {summary.rows} windows in {summary.folder} "
           f"({summary.seconds:.1f} s)", file=sys.stderr)  # fmt: skip
