@@ -73,7 +73,7 @@ def run_index(args: argparse.Namespace) -> int:
         bar = bars[0]
         bar.total = total
         bar.n = done
-        bar.set_description_str(name[:30])
+        bar.set_description_str(name[:30], refresh=False)
         bar.refresh()
 
     try:
