@@ -363,7 +363,7 @@ class SearchPanel(QWidget):
         self._fill(result["hits"], result["thumbs"])
         head = self.head
         self.document.status(f"Head for {head.label} trained on {head.positives} positive and "
-                             f"{head.negatives} negative windows in {head.seconds:.1f} s; "
+                             f"{head.negatives} negative windows in {head.seconds:.2f} s; "
                              "the list is re-ranked.")  # fmt: skip
 
     def _on_order(self, text: str) -> None:
