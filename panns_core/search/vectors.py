@@ -3,7 +3,8 @@
 usearch was chosen over faiss-cpu by measurement (benchmarks/bench_search.py, README):
 it searches float16 vectors directly, exactly (SIMD brute force, no float32 copy) or with
 an HNSW graph that also stores float16 (faiss's HNSW stores float32: twice the memory),
-extends a saved graph in place, and opens one memory-mapped. Below :data:`EXACT_LIMIT`
+extends a saved graph in place, and opens one memory-mapped (an up-to-date graph is
+searched from the mapped file, not read into memory). Below :data:`EXACT_LIMIT`
 rows (about 18 hours of CNN14 windows) every query is exact; above it the HNSW graph
 answers (recall@100 0.99+ at ``expansion_search`` 256 on the benchmark).
 """
@@ -70,6 +71,16 @@ class HnswIndex:
         is missing, unreadable or holds rows that are gone. Returns rows added."""
         have = self.rows() if self.path.is_file() else 0
         index = None
+        if 0 < have == len(vectors):  # up to date: map the file, do not read it into memory
+            try:
+                index = self._new()
+                index.view(str(self.path))
+                if len(index) == have:
+                    self._index = index
+                    return 0
+            except Exception:  # a damaged file: build again
+                pass
+            index = None
         if 0 < have <= len(vectors):
             try:
                 index = self._new()

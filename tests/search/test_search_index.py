@@ -100,6 +100,12 @@ def test_approximate_search_at_scale_finds_what_exact_search_finds(tmp_path, mon
     assert len(same) >= 18
     for a, b in zip(exact[:5], approximate[:5]):
         assert a.score == pytest.approx(b.score, abs=2e-3)
+    built = (tmp_path / "m" / "hnsw.usearch").stat().st_mtime_ns
+    # the next search maps the saved graph (nothing new): the same hits, no rebuild
+    again = search(ProjectIndex(tmp_path / "m", "model@1").load(), [query], top=20)
+    assert [(h.recording, h.onset) for h in again] == [(h.recording, h.onset)
+                                                       for h in approximate]  # fmt: skip
+    assert (tmp_path / "m" / "hnsw.usearch").stat().st_mtime_ns == built
 
 
 def test_hits_leave_out_the_query_and_near_copies(tmp_path):
