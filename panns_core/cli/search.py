@@ -90,6 +90,17 @@ def run_index(args: argparse.Namespace) -> int:
     return 1 if summary.skipped else 0
 
 
+def _not_indexed(project: Path, index) -> int:
+    from ..annotations.store import ProjectStore
+
+    store = ProjectStore(project, create=False)
+    try:
+        shas = {r.sha256 for r in store.recordings()}
+    finally:
+        store.close()
+    return len(shas - {e.sha256 for e in index.entries})
+
+
 def run_search(args: argparse.Namespace) -> int:
     from ..errors import PannsError
     from ..search import parse_query, search
@@ -101,6 +112,10 @@ def run_search(args: argparse.Namespace) -> int:
     _check_project(args.project)
     queries = [parse_query(text) for text in args.query]
     index = open_index(args.project, _model_id(args.model))
+    missing = _not_indexed(args.project, index)
+    if missing:
+        print(f"panns-sed: {missing} recording(s) of the project are not indexed yet and are "
+              "not searched; run `panns-sed index` to add them", file=sys.stderr)  # fmt: skip
     hits = search(index, queries, top=args.top)
     frame = hits_frame(hits)
     text = frame.to_csv(sep="\t", index=False)
