@@ -5,7 +5,8 @@ Run with the python of a venv that holds only ``torch`` and the project without 
 fails on a non-zero exit or a traceback on stderr:
 
 1. ``panns-sed models import`` a tiny checkpoint made here (TinySED, random weights);
-2. ``panns-sed detect`` on generated recordings with it;
+2. ``panns-sed detect`` on generated recordings with it, into one file and into a results
+   folder; ``--ray`` (the cluster extra, not installed here) says in one line how to get it;
 3. ``panns-sed evaluate`` those detections against the generated reference (a DCASE TSV
    with a file listed without events, as the DESED metadata has);
 4. ``panns-sed train --base arch:TinySED`` on a generated project, a short budget;
@@ -79,6 +80,18 @@ def main() -> int:
         run(env, "panns-sed", "detect", str(root / "audio"), "--model", "smoke-tiny",
             "--device", "cpu", "--threshold", "0.3", "--out", str(estimated), "--quiet")
         assert estimated.read_text().startswith("filename\t"), estimated.read_text()[:200]
+
+        step("detect into a results folder; --ray without the cluster extra")
+        results = root / "results"
+        run(env, "panns-sed", "detect", str(root / "audio"), "--model", "smoke-tiny",
+            "--out", f"{results}/", "--quiet")
+        assert (results / "manifest.jsonl").is_file() and (results / "scores").is_dir()
+        done = subprocess.run([str(BIN / "panns-sed"), "detect", str(root / "audio"), "--model",
+                               "smoke-tiny", "--out", f"{results}/", "--ray"], env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 1 and len(lines) == 1, done.stderr[-2000:]
+        assert "panns-annotator[cluster]" in lines[0], lines
 
         step("evaluate")
         reference = data.write_dcase(root / "reference.tsv")

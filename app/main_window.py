@@ -47,6 +47,7 @@ from .panels import PANELS
 from .player import PLAYING, Player
 from .views.base import format_time
 from .views.events_track import EventsTrackView
+from .views.native_spectrogram import NativeSpectrogramView
 from .views.probabilities import ProbabilityCurvesView, ProbabilityHeatmapView
 from .views.spectrogram import SpectrogramView
 from .views.tiled import COLORMAPS
@@ -60,6 +61,19 @@ AUDIO_FILTER = (
 )
 PROJECT_FILTER = "PANNs projects (*.panns *.sqlite);;All files (*)"
 SCROLL_STEPS = 10000
+ULTRASONIC_RATE = 48000  # above this the native-rate spectrogram opens by itself
+
+
+def spectrogram_settings_from(values):
+    """Saved native-spectrogram settings (a dict), or the defaults when unusable."""
+    from panns_core.display.spectrogram import SpectrogramSettings
+
+    if isinstance(values, dict):
+        try:
+            return SpectrogramSettings(**values)
+        except (TypeError, PannsError):
+            log.info("saved spectrogram settings not used: %s", values)
+    return SpectrogramSettings()
 
 
 class MainWindow(QMainWindow):
@@ -95,6 +109,17 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_panel_actions()
         self._build_status_bar()
+        from .listening_bar import ListeningBar
+
+        self.listening_bar = ListeningBar(self)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.listening_bar)
+        self.menus["Play"].addSeparator()
+        self.add_action("Play", "S&lower (time expansion)",
+                        lambda: self.listening_bar.step_speed(1), "[",
+                        tip="Half the speed and an octave lower, down to 1/20x")
+        self.add_action("Play", "&Faster", lambda: self.listening_bar.step_speed(-1), "]")
+        self.add_action("Play", "&Heterodyne on/off", self.listening_bar.heterodyne.toggle,
+                        "H")
         doc = self.document
         doc.events.recording.connect(self._on_recording)
         doc.viewport.events.view_range.connect(self._on_view_range)
@@ -120,12 +145,15 @@ class MainWindow(QMainWindow):
         doc = self.document
         self.waveform = WaveformView(doc)
         self.spectrogram = SpectrogramView(doc)
+        self.native_spectrogram = NativeSpectrogramView(
+            doc, settings=spectrogram_settings_from(settings.value("spectrogram")))
         self.wavegram = WavegramView(doc)
         self.heatmap = ProbabilityHeatmapView(doc)
         self.curves = ProbabilityCurvesView(doc)
         self.events_track = EventsTrackView(doc)
-        self.views = [self.waveform, self.spectrogram, self.wavegram, self.heatmap,
-                      self.curves, self.events_track]
+        self.views = [self.waveform, self.spectrogram, self.native_spectrogram, self.wavegram,
+                      self.heatmap, self.curves, self.events_track]
+        self.hidden_views = (self.native_spectrogram, self.wavegram)  # until asked for
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setHandleWidth(3)
@@ -134,7 +162,8 @@ class MainWindow(QMainWindow):
             view.failed.connect(self.show_error)
             self.splitter.addWidget(view)
         self.wavegram.hide()
-        self.splitter.setSizes([100, 190, 140, 130, 110, 190])
+        self.native_spectrogram.hide()
+        self.splitter.setSizes([100, 190, 0, 140, 130, 110, 190])
         self.events_track.relabel_requested.connect(self.relabel_dialog)
         self.scrollbar = QScrollBar(Qt.Orientation.Horizontal)
         self.scrollbar.setRange(0, 0)
@@ -267,7 +296,7 @@ class MainWindow(QMainWindow):
         self.view_actions: dict[str, QAction] = {}  # view title -> its show/hide action
         for view in self.views:
             action = QAction(view.title, self, checkable=True)
-            action.setChecked(view.isVisibleTo(self) or view is not self.wavegram)
+            action.setChecked(view.isVisibleTo(self) or view not in self.hidden_views)
             action.toggled.connect(view.setVisible)
             self.view_menu.addAction(action)
             self.view_actions[view.title] = action
@@ -279,6 +308,10 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, n=name: self.set_colormap(n))
             cmap_menu.addAction(action)
         add("View", "Spectrogram dB range…", self.db_range_dialog)
+        add("View", "Native-rate spectrogram &settings…", self.spectrogram_settings_dialog,
+            tip="FFT size, overlap, window, frequency axis, colours, range, PCEN, channel")
+        self.channel_menu = self.view_menu.addMenu("&Channel")
+        self.channel_menu.aboutToShow.connect(self._fill_channel_menu)
         self.view_menu.addSeparator()
         # Play
         self.play_action = add("Play", "&Play / pause", self.player.toggle, "Space")
@@ -305,6 +338,13 @@ class MainWindow(QMainWindow):
         self.counts_label.setToolTip("Events of this recording; decided = the model's "
                                      "proposals you accepted, rejected or edited")
         self.statusBar().addPermanentWidget(self.counts_label)
+        self.readout_label = QLabel("")  # time, frequency, level under the pointer
+        self.readout_label.setToolTip("Time, frequency and level under the pointer on a "
+                                      "spectrogram")
+        self.statusBar().addPermanentWidget(self.readout_label)
+        for view in self.views:
+            if hasattr(view, "hovered"):
+                view.hovered.connect(self.readout_label.setText)
         self.time_label = QLabel("0:00.00")
         self.time_label.setMinimumWidth(220)
         self.statusBar().addPermanentWidget(self.time_label)
@@ -334,14 +374,19 @@ class MainWindow(QMainWindow):
         total = max(300, self.splitter.height())
         shares = [0.13, 0.25, 0.17, 0.17, 0.28] if not self.wavegram.isVisible() else \
             [0.12, 0.2, 0.14, 0.12, 0.14, 0.28]
-        visible = [v for v in self.views if v.isVisible() or v is not self.wavegram]
+        native = self.native_spectrogram
         sizes, i = [], 0
         for view in self.views:
-            if view in visible and (view is not self.wavegram or self.wavegram.isVisible()):
+            if view is native:
+                sizes.append(0)
+            elif view not in self.hidden_views or view.isVisible():
                 sizes.append(int(total * shares[min(i, len(shares) - 1)]))
                 i += 1
             else:
                 sizes.append(0)
+        if native.isVisible():  # a quarter of the height, taken from the others
+            sizes = [int(size * 0.75) for size in sizes]
+            sizes[self.views.index(native)] = int(total * 0.25)
         self._make_room_for_lanes(sizes, total)
         self.splitter.setSizes(sizes)
 
@@ -658,7 +703,7 @@ class MainWindow(QMainWindow):
     def add_from_time_selection(self) -> None:
         span = self.document.time_selection
         if span is not None:
-            self.document.add_event(*span)
+            self.document.add_event(*span, band=self.document.viewport.band_selection)
             self.document.time_selection = None
 
     def apply_vocabulary_label(self, digit: int) -> None:
@@ -690,7 +735,37 @@ class MainWindow(QMainWindow):
     def set_colormap(self, name: str) -> None:
         self.spectrogram.set_colormap(name)
         self.wavegram.set_colormap(name)
+        self.native_spectrogram.set_colormap(name)
         settings.set_value("colormap", name)
+
+    def spectrogram_settings_dialog(self) -> None:
+        from .dialogs.spectrogram_settings import SpectrogramSettingsDialog
+
+        if not self.native_spectrogram.isVisible():
+            self.view_actions[self.native_spectrogram.title].setChecked(True)
+        self.run_dialog("spectrogram", SpectrogramSettingsDialog(self))
+
+    def save_spectrogram_settings(self) -> None:
+        from dataclasses import asdict
+
+        values = asdict(self.native_spectrogram.settings)
+        values.pop("channel")  # the channel belongs to the recording, not the program
+        settings.set_value("spectrogram", values)
+
+    def _fill_channel_menu(self) -> None:
+        menu = self.channel_menu
+        menu.clear()
+        doc = self.document
+        channels = doc.recording.channels if doc.recording is not None else 1
+        choices = [("Mix of all channels", None)] + [
+            (f"Channel {k + 1}", k) for k in range(channels)]
+        for text, channel in choices:
+            action = menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(doc.channel == channel)
+            action.setEnabled(channels > 1)
+            action.triggered.connect(
+                lambda _=False, c=channel: self.guard(setattr, doc, "channel", c))
 
     def db_range_dialog(self) -> None:
         low, high = self.spectrogram.levels
@@ -733,6 +808,14 @@ class MainWindow(QMainWindow):
         self.splitter.setVisible(rec is not None)
         if rec is not None:
             self.setWindowTitle(f"{rec.name} — PANNs Annotator")
+            native = self.native_spectrogram
+            if rec.sample_rate > ULTRASONIC_RATE and not native.isVisibleTo(self):
+                # the log-mel view stops at 14 kHz: show the recording as it is
+                self.view_actions[native.title].setChecked(True)
+                self.apply_default_layout()
+                self.statusBar().showMessage(
+                    f"{rec.name} is sampled at {rec.sample_rate / 1000:g} kHz: the spectrogram "
+                    f"shows it up to {rec.sample_rate / 2000:g} kHz.", 10000)
         self._update_scrollbar()
 
     def _on_view_range(self, event) -> None:
@@ -979,7 +1062,12 @@ def ask_salvage_path(window: MainWindow, damaged: Path) -> str | None:
 HELP_TEXT = """Mouse
   Wheel: zoom time around the pointer.  Shift+wheel: scroll.
   Right- or middle-drag: pan.  Left click: move the cursor.
-  Left drag (waveform, spectrogram): select a time span (Enter adds an event).
+  Left drag (waveform): select a time span (Enter adds an event).
+  Spectrograms: drag on empty space draws a box (time span and frequency band;
+  Enter adds it as an event); drag a box to move it, drag an edge to resize it.
+  Listening toolbar: speed 2x to 1/20x (time expansion lowers the pitch with the
+  speed; [ slower, ] faster), heterodyne (carrier in kHz; H on/off), play only the
+  box's band.
   Events track: click selects (Shift adds, Ctrl toggles), drag moves,
   drag an edge resizes, drag on empty space adds, double-click relabels.
 

@@ -5,11 +5,18 @@ blocks read from the file (so a 60-minute file is never loaded whole); the Qt si
 polls the played-frame counter on a timer and moves the document's cursor. With no
 output device the player says so once and runs a silent clock, so the cursor still
 moves and nothing else breaks.
+
+Listening closely (:mod:`panns_core.audio.listening`, run by the feeder): ``speed``
+expands time (1/20x to 2x, the pitch going down with the speed), ``carrier_hz`` turns on
+heterodyne playback, and with ``band_pass`` on, a box's band (a selected event's, or the
+band of a box drawn on a spectrogram) is all that is played. The document's channel is
+the one played (None: the mix).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -29,10 +36,13 @@ STOPPED, PLAYING, PAUSED = "stopped", "playing", "paused"
 class _Feeder(threading.Thread):
     """Reads [start, stop) (looping if asked) into a queue of float32 blocks."""
 
-    def __init__(self, path, start: float, stop: float, loop: bool, sample_rate: int) -> None:
+    def __init__(self, path, start: float, stop: float, loop: bool, sample_rate: int,
+                 chain=None, channel: int | None = None) -> None:
         super().__init__(daemon=True, name="player-feeder")
         self.path, self.start_s, self.stop_s, self.loop = path, start, stop, loop
         self.sample_rate = sample_rate
+        self.chain = chain  # ListeningChain or None (samples as they are)
+        self.channel = channel
         self.blocks: queue.Queue = queue.Queue(QUEUE_BLOCKS)
         self.halt = threading.Event()
         self.error: Exception | None = None
@@ -45,10 +55,14 @@ class _Feeder(threading.Thread):
                 t = self.start_s
                 while t < self.stop_s and not self.halt.is_set():
                     t1 = min(self.stop_s, t + BLOCK_SECONDS)
-                    block, _sr = read_samples(self.path, t, t1)
+                    block, _sr = read_samples(self.path, t, t1, self.channel)
                     if not len(block):
                         break
-                    self._put(block)
+                    last = t1 >= self.stop_s and not self.loop
+                    if self.chain is not None:
+                        block = self.chain.process(block, last=last)
+                    if len(block):
+                        self._put(block)
                     t = t1
                 if not self.loop:
                     break
@@ -79,6 +93,10 @@ class Player(QObject):
         self.loop = False
         self.device = None  # sounddevice output device (None: the system default)
         self.device_ok: bool | None = None
+        self.speed = 1.0  # time expansion: 0.1 plays ten times slower and ten times lower
+        self.carrier_hz: float | None = None  # heterodyne carrier (None: off)
+        self.band_pass = True  # play only a box's band
+        self.band: tuple[float, float] | None = None  # the band playing now
         self._stream = None
         self._feeder: _Feeder | None = None
         self._frames = 0  # frames handed to the device since the segment (re)started
@@ -104,8 +122,9 @@ class Player(QObject):
             self.play()
 
     def play(self, start: float | None = None, stop: float | None = None,
-             loop: bool | None = None) -> None:
-        """Play ``[start, stop)``; defaults: the time selection, else cursor to the end."""
+             loop: bool | None = None, band: tuple[float, float] | None = None) -> None:
+        """Play ``[start, stop)``; defaults: the time selection (band-passed to the box's
+        band when one was drawn), else cursor to the end. ``band`` (Hz) band-passes."""
         doc = self.document
         rec = doc.recording
         if rec is None:
@@ -113,20 +132,30 @@ class Player(QObject):
         if start is None:
             if doc.time_selection is not None:
                 start, stop = doc.time_selection
+                if band is None and self.band_pass:
+                    band = doc.viewport.band_selection
             else:
                 start = doc.cursor if doc.cursor < doc.duration - 0.05 else 0.0
         stop = doc.duration if stop is None else min(stop, doc.duration)
         if stop - start <= 0.0:
             return
+        from panns_core.audio.listening import ListeningChain, ListeningSettings
+
+        # made first: settings this recording cannot play leave the player as it was
+        chain = ListeningChain(rec.sample_rate or 1, ListeningSettings(
+            speed=self.speed, band=band, carrier_hz=self.carrier_hz))
         self.stop(move_cursor=False)
         if loop is not None:
             self.loop = loop
         self._span = (float(start), float(stop))
-        self._rate = rec.sample_rate or 1
+        self.band = band
+        self._rate = chain.out_rate
+        self._speed = self.speed
         self._frames = 0
         self._pending = None
         self._finished.clear()
-        self._feeder = _Feeder(rec.path, start, stop, self.loop, self._rate)
+        self._feeder = _Feeder(rec.path, start, stop, self.loop, rec.sample_rate or 1,
+                               None if chain.passthrough else chain, doc.channel)
         self._feeder.start()
         self._open_stream()
         self._clock_start = time.monotonic()
@@ -134,8 +163,28 @@ class Player(QObject):
         self._timer.start()
 
     def play_event(self, event_id: int) -> None:
+        """Play an event (only its band, when it has one and ``band_pass`` is on)."""
         row = self.document.event(event_id)
-        self.play(float(row["onset"]), float(row["offset"]))
+        band = None
+        low, high = float(row["low_freq"]), float(row["high_freq"])
+        if self.band_pass and not (math.isnan(low) and math.isnan(high)):
+            band = (0.0 if math.isnan(low) else low,
+                    self.document.nyquist() if math.isnan(high) else high)
+        self.play(float(row["onset"]), float(row["offset"]), band=band)
+
+    def set_speed(self, speed: float) -> None:
+        """Time expansion for the next play (1/20 to 2; checked when playing starts)."""
+        from panns_core.audio.listening import ListeningSettings
+
+        ListeningSettings(speed=float(speed))  # refuses what cannot be played
+        self.speed = float(speed)
+
+    def set_heterodyne(self, carrier_hz: float | None) -> None:
+        from panns_core.audio.listening import ListeningSettings
+
+        if carrier_hz is not None:
+            ListeningSettings(carrier_hz=float(carrier_hz))
+        self.carrier_hz = None if carrier_hz is None else float(carrier_hz)
 
     def pause(self) -> None:
         if self.state != PLAYING:
@@ -169,10 +218,11 @@ class Player(QObject):
 
     def position(self) -> float:
         start, stop = self._span
+        speed = getattr(self, "_speed", 1.0)
         if self._stream is not None:
-            played = self._frames / self._rate
+            played = self._frames / self._rate * speed
         else:
-            played = time.monotonic() - self._clock_start
+            played = (time.monotonic() - self._clock_start) * speed
         length = max(stop - start, 1e-9)
         if self.loop:
             played = played % length

@@ -85,7 +85,10 @@ def test_csv_json_and_per_recording_outputs(checkpoint, recordings, tmp_path, ca
     assert len(records) == len(table) and set(records[0]) == {*EVENT_COLUMNS, "mean_confidence"}
     # audacity holds one recording per file: a folder target gives one file each
     assert main([*args, "--format", "audacity", "--out", str(tmp_path / "labels") + "/"]) == 0
-    assert sorted(p.name for p in (tmp_path / "labels").iterdir()) == ["a.txt", "sub__b.txt"]
+    labels = tmp_path / "labels"
+    assert sorted(p.name for p in labels.glob("*.txt")) == ["a.txt", "sub__b.txt"]
+    assert (labels / "manifest.jsonl").is_file()  # a results folder (test_results_folder)
+    assert sorted(p.name for p in (labels / "scores").iterdir()) == ["a.tsv", "sub__b.tsv"]
     capsys.readouterr()
     assert main([*args, "--format", "audacity", "--out", str(tmp_path / "one.txt")]) == 1
     assert "one recording per file" in capsys.readouterr().err
@@ -267,3 +270,98 @@ def test_a_model_without_calibration_says_it_uses_the_defaults(checkpoint, recor
     assert main(["detect", str(recordings / "a.wav"), "--model", str(checkpoint)]) == 0
     err = capsys.readouterr().err
     assert "default post-processing: threshold 0.5, no median" in err
+
+
+def _manifest(folder):
+    """The manifest's lines (a torn line, as a killed run leaves, is skipped)."""
+    from panns_core.detection.results import Results
+
+    return Results(folder).read_manifest()
+
+
+def test_results_folder_resumes_and_remakes_events(checkpoint, recordings, tmp_path, capsys):
+    """--out DIR/: events and scores per recording and a manifest; a second run skips what
+    is done, other post-processing re-makes events from the stored scores, a changed file
+    is detected again, a torn manifest line (a killed run) is ignored."""
+    from sed_scores_eval.base_modules.io import read_sed_scores
+
+    out = tmp_path / "results"
+    args = ["detect", str(recordings), "--model", str(checkpoint), "--threshold", "0.5",
+            "--out", f"{out}/"]  # fmt: skip
+    assert main([*args, "--scores-out", str(tmp_path / "copies")]) == 0
+    assert "done before" not in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "copies").iterdir()) == ["a.tsv", "sub__b.tsv"]
+    assert sorted(p.name for p in out.glob("*.tsv")) == ["a.tsv", "sub__b.tsv"]
+    assert set(read_sed_scores(out / "scores")) == {"a", "sub__b"}
+    lines = _manifest(out)
+    assert [r["kind"] for r in lines] == ["run", "done", "done", "end"]
+    done = {r["recording"]: r for r in lines if r["kind"] == "done"}
+    assert set(done) == {"a.wav", "sub/b.flac"}
+    assert done["a.wav"]["model_id"].startswith("tiny_sed@") and len(done["a.wav"]["sha256"]) == 64
+    assert done["a.wav"]["events"] == "a.tsv" and done["a.wav"]["scores"] == "scores/a.tsv"
+    first = (out / "a.tsv").read_text()
+
+    with open(out / "manifest.jsonl", "a") as handle:  # a run killed while writing a line
+        handle.write('{"kind": "done", "recording": "a.w')
+    torn = out / "scores" / ".a.tsv.12345.tmp"  # and a file it was writing
+    torn.write_text("onset\toffset\tSpeech\n0.0\t0.3")
+    assert main(args) == 0
+    assert not torn.exists()
+    assert "2 done before, skipped" in capsys.readouterr().err
+    assert _manifest(out)[-1]["skipped"] == 2  # the torn line was ended, not glued to
+    assert main([*args, "--threshold", "0.9"]) == 0
+    assert "2 re-made from stored scores" in capsys.readouterr().err
+    assert (out / "a.tsv").read_text() != first
+    # the same content written again (new modification time): hashed, found equal, skipped
+    (recordings / "a.wav").write_bytes((recordings / "a.wav").read_bytes())
+    assert main([*args, "--threshold", "0.9"]) == 0
+    assert "2 done before" in capsys.readouterr().err
+    # other audio under the same name: detected again
+    write_scene(recordings / "a.wav", 4.0, seed=7)
+    assert main([*args, "--threshold", "0.9"]) == 0
+    assert "1 recording(s)" in capsys.readouterr().err
+    last = [r for r in _manifest(out) if r["kind"] == "done"][-1]
+    assert last["recording"] == "a.wav" and last["duration"] == pytest.approx(4.0)
+
+
+def test_ray_options_need_a_results_folder_and_say_how_to_get_ray(
+        checkpoint, recordings, tmp_path, capsys, monkeypatch):  # fmt: skip
+    code = main(["detect", str(recordings), "--model", str(checkpoint), "--ray",
+                 "--out", str(tmp_path / "e.tsv")])  # fmt: skip
+    assert code == 1 and "give --out a folder" in capsys.readouterr().err
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    for extra in (["--ray"], ["--workers", "2"], ["--ray", "10.0.0.1:6379"]):
+        code = main(["detect", str(recordings), "--model", str(checkpoint), *extra,
+                     "--out", f"{tmp_path / 'results'}/"])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert 'pip install "panns-annotator[cluster]"' in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_channel_option_listens_to_one_channel(checkpoint, recordings, tmp_path, capsys):
+    import soundfile as sf
+
+    first, rate = sf.read(recordings / "a.wav", dtype="float32")
+    second = first[::-1].copy()  # another scene on the second channel
+    sf.write(tmp_path / "stereo.wav", np.stack([first, second], axis=1), rate)
+    sf.write(tmp_path / "second.wav", second, rate)
+    common = ["--model", str(checkpoint), "--quiet", "--no-cache"]
+
+    def scores(path, *extra) -> np.ndarray:
+        out = tmp_path / f"scores{len(list(tmp_path.iterdir()))}"
+        assert main(["detect", str(path), *common, *extra, "--scores-out", str(out)]) == 0
+        (table,) = out.iterdir()
+        return pd.read_csv(table, sep="\t").to_numpy(np.float64)
+
+    ch2 = scores(tmp_path / "stereo.wav", "--channel", "2")
+    np.testing.assert_allclose(ch2, scores(tmp_path / "second.wav"), atol=1e-5)
+    assert np.abs(ch2 - scores(tmp_path / "stereo.wav")).max() > 1e-3  # not the mix
+    capsys.readouterr()
+    assert main(["detect", str(tmp_path / "stereo.wav"), "--channel", "0", *common]) == 1
+    assert "counted from 1" in capsys.readouterr().err
+    assert main(["detect", str(tmp_path / "stereo.wav"), "--channel", "3", *common]) == 1
+    err = capsys.readouterr().err
+    assert "stereo.wav" in err and "channel" in err.lower() and "Traceback" not in err

@@ -112,7 +112,9 @@ IMPORT_CONTRACTS = [
 #: Forbidden at import time only (lazy imports inside functions are the point).
 IMPORT_TIME_CONTRACTS = [
     *IMPORT_CONTRACTS,
-    ("panns_core.cli", ("torch",)),
+    ("panns_core.cli", ("torch", "ray")),
+    # Ray is an optional extra: importing the cluster code needs none of it
+    ("panns_core.cluster", ("ray", "torch")),
 ]
 
 

@@ -26,6 +26,13 @@ def test_what_evaluate_and_training_import_is_a_main_dependency() -> None:
     assert not any("sed_eval" in d for d in project["optional-dependencies"]["dev"])
 
 
+def test_ray_is_an_extra_that_ci_installs() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not any(d.startswith("ray") for d in project["dependencies"])
+    assert any(d.startswith("ray>=") for d in project["optional-dependencies"]["cluster"])
+    assert '".[dev,cluster]"' in (ROOT / ".ci" / "run").read_text()
+
+
 def test_ci_runs_the_smoke_script_in_a_clean_venv() -> None:
     run = (ROOT / ".ci" / "run").read_text()
     assert "-m venv" in run and "pip install -q .\n" in run and ".ci/smoke.py" in run

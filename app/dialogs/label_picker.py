@@ -247,7 +247,7 @@ def add_event_with_label(window) -> None:
     if not label:
         return
     if doc.time_selection is not None:
-        doc.add_event(*doc.time_selection, label=label)
+        doc.add_event(*doc.time_selection, label=label, band=doc.viewport.band_selection)
         doc.time_selection = None
     else:
         doc.default_label = label

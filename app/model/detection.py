@@ -17,12 +17,16 @@ from typing import Any
 import pandas as pd
 
 from panns_core import events as ev
+from panns_core.detection.scores import channel_hash, channel_of
 
 from .evented import EmitterGroup
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_KEY = "<default model>"
+
+
+__all__ = ["channel_hash", "channel_of"]
 
 
 class ScoreMemory:
@@ -76,6 +80,7 @@ class Detection:
         self.params_by_hand = False
         self.memory = ScoreMemory()
         self._disk = None  # the ScoreCache, made on first save
+        self.channel: int | None = None  # scores of other channels are not shown
 
     # ------------------------------------------------------------------ choice
     @property
@@ -174,6 +179,8 @@ class Detection:
     def cached(self, store, rec_id: int):
         """A recording's finished scores: memory first, then the project's disk entry."""
         scores = self.memory.get(rec_id)
+        if scores is not None and channel_of(scores.audio_hash) != self.channel:
+            scores = None
         if scores is None and store is not None:
             try:
                 path = store.cached_scores(rec_id, self.model_key)
@@ -181,6 +188,8 @@ class Detection:
                     from panns_core.detection.scores import Scores
 
                     scores = Scores.load(path)
+                    if channel_of(scores.audio_hash) != self.channel:
+                        return None  # detected on another channel
                     self.memory.put(rec_id, scores)
             except Exception as error:
                 log.debug("cached scores not loaded: %s", error)

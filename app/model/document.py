@@ -42,6 +42,7 @@ OWN_EMITTERS = (
     "vocabulary",  # the project's label vocabulary changed
     "status",  # a short message for the status bar
     "edits",  # an edit of any recording's events or of the list was applied (value: Change)
+    "channel",  # the channel viewed, played and detected on (value: int | None = the mix)
 )
 EMITTERS = (
     *OWN_EMITTERS,
@@ -49,6 +50,7 @@ EMITTERS = (
     "cursor",  # playhead / cursor seconds (value: float) - Viewport
     "view_range",  # visible (start, stop) seconds - Viewport
     "time_selection",  # selected time span (start, stop) or None - Viewport
+    "band_selection",  # frequency band (low, high) Hz of a drawn box, or None - Viewport
     "scores",  # detection scores of the current recording (extra: partial) - Detection
     "params",  # post-processing params (value: PostprocessParams) - Detection
     "model",  # the chosen model spec (registry name or path, None = default) - Detection
@@ -82,6 +84,7 @@ class Document:
         self._recording: OpenRecording | None = None
         self._annotations: pd.DataFrame = _empty_annotations()
         self._default_label = "Speech"
+        self._channel: int | None = None
         self._unsubscribe = None  # the store subscription of the open project
         self._known_vocabulary: list = []  # as last emitted
         self.viewport = Viewport()
@@ -189,6 +192,31 @@ class Document:
         if label and label != self._default_label:
             self._default_label = label
             self.events.default_label.emit(label)
+
+    @property
+    def channel(self) -> int | None:
+        """The channel of a multichannel recording that the native-rate spectrogram shows,
+        playback plays and detection listens to (0-based); None: the mean of all channels,
+        as detection has always done."""
+        return self._channel
+
+    @channel.setter
+    def channel(self, channel: int | None) -> None:
+        if channel is not None:
+            channel = int(channel)
+            channels = self._recording.channels if self._recording is not None else 1
+            if not 0 <= channel < channels:
+                from panns_core.errors import PannsError
+
+                raise PannsError(f"This recording has {channels} channel(s); choose channel "
+                                 f"1 to {channels} or the mix.")
+        if channel != self._channel:
+            self._channel = channel
+            self.detection.channel = channel
+            self.events.channel.emit(channel)
+            if self._recording is not None:  # show that channel's scores (or none)
+                self.detection.load(self.store, self._recording.id)
+                self.events.scores.emit(self.scores, partial=False)
 
     def status(self, message: str) -> None:
         self.events.status.emit(message)
@@ -334,6 +362,10 @@ class Document:
         if new == self._recording:
             return
         self._recording = new
+        if self._channel is not None and (new is None or self._channel >= new.channels):
+            self._channel = None  # a channel the new recording does not have: the mix
+            self.detection.channel = None
+            self.events.channel.emit(None)
         self.selection_model.reset()
         self.viewport.reset(new.duration if new else 0.0)
         self.detection.load(self.store, new.id if new else None)
@@ -523,8 +555,9 @@ class Document:
         return ev.ADDED if status == ev.ADDED else ev.EDITED
 
     def add_event(self, onset: float, offset: float, label: str | None = None, *,
-                  select: bool = True) -> int:
-        """A human-added event; returns its id (and selects it)."""
+                  select: bool = True, band: tuple[float, float] | None = None) -> int:
+        """A human-added event; returns its id (and selects it). ``band`` (low, high) Hz
+        makes it a box on the time-frequency views; None spans all frequencies."""
         from panns_core.annotations.store import AddEvents
 
         onset, offset = sorted((float(onset), float(offset)))
@@ -535,9 +568,11 @@ class Document:
 
             raise PannsError("An event needs a duration: drag over a span of time.")
         label = label or self.default_label
+        low, high = self._check_band(band) if band is not None else (None, None)
         op = AddEvents.from_records([{
             "recording_id": self._current_id(), "onset": onset, "offset": offset,
             "label": label, "source": ev.HUMAN, "status": ev.ADDED,
+            "low_freq": low, "high_freq": high,
         }])
         inverse = self._edit(op, f"Add {label}")
         new_id = int(inverse.ops[0].ids[0])
@@ -590,6 +625,65 @@ class Document:
         offset = max(offset, onset + 1e-3)
         self._edit(resize(event_id, onset, offset, status=self._edited_status(event_id)),
                    "Resize event")
+
+    def nyquist(self) -> float:
+        """Half the current recording's own rate (the highest frequency it holds)."""
+        rec = self._recording
+        return rec.sample_rate / 2 if rec is not None and rec.sample_rate else 0.0
+
+    def _check_band(self, band: tuple[float | None, float | None]
+                    ) -> tuple[float | None, float | None]:
+        """(low, high) Hz made valid: sorted, within 0..Nyquist; (None, None) = no band."""
+        low, high = (None if v is None or v != v else float(v) for v in band)
+        if low is None and high is None:
+            return None, None
+        top = self.nyquist() or float("inf")
+        low = 0.0 if low is None else low
+        high = top if high is None else high
+        if low < 0 or high < 0:
+            from panns_core.errors import PannsError
+
+            raise PannsError("A frequency band cannot go below 0 Hz; give 0 or more.")
+        low, high = sorted((min(low, top), min(high, top)))
+        if high - low < 1e-6:
+            from panns_core.errors import PannsError
+
+            raise PannsError("A frequency band needs a width: the high edge must be above "
+                             "the low edge.")
+        return low, high
+
+    def edit_box(self, event_id: int, *, onset: float | None = None,
+                 offset: float | None = None, band: tuple[float | None, float | None]
+                 | None = None, text: str = "Edit box") -> None:
+        """New times and/or band of one event as one undoable step (a box moved or one
+        of its edges dragged on a time-frequency view, or a band cell typed in).
+        ``band=(None, None)`` takes the band away (the event spans all frequencies)."""
+        from panns_core.annotations.store import UpdateEvents
+
+        row = self.event(event_id)
+        fields: dict[str, Any] = {}
+        if onset is not None or offset is not None:
+            new_on = float(row["onset"]) if onset is None else float(onset)
+            new_off = float(row["offset"]) if offset is None else float(offset)
+            new_on, new_off = sorted((new_on, new_off))
+            new_on = max(0.0, new_on)
+            if self.duration:
+                new_off = min(self.duration, new_off)
+            new_off = max(new_off, new_on + 1e-3)
+            fields.update(onset=new_on, offset=new_off)
+        if band is not None:
+            low, high = self._check_band(band)
+            fields.update(low_freq=low, high_freq=high)
+        old = {k: row[k] for k in fields}
+        same = all((v is None and old[k] != old[k]) or v == old[k] for k, v in fields.items())
+        if not fields or same:
+            return
+        fields["status"] = self._edited_status(event_id)
+        self._edit(UpdateEvents.set([event_id], **fields), text)
+
+    def set_band(self, event_id: int, low: float | None, high: float | None) -> None:
+        """The frequency band of one event (undoable); None, None removes it."""
+        self.edit_box(event_id, band=(low, high), text="Edit band")
 
     def relabel(self, ids: Iterable[int] | None, label: str) -> None:
         from panns_core.annotations.store import UpdateEvents

@@ -10,28 +10,35 @@ MIN_SPAN = 0.01  # seconds: the narrowest view
 
 
 class Viewport:
-    """Visible ``view_range``, ``cursor`` and ``time_selection`` of one recording.
+    """Visible ``view_range``, ``cursor``, ``time_selection`` and ``band_selection`` of
+    one recording.
 
     Emitters (``viewport.events``): ``view_range`` (start, stop), ``cursor`` (seconds),
-    ``time_selection`` ((start, stop) or None); each fires only on a real change.
+    ``time_selection`` ((start, stop) or None), ``band_selection`` ((low_hz, high_hz) or
+    None: the frequency band of a box drawn on a time-frequency view; it goes with the
+    time selection and is cleared with it); each fires only on a real change.
     """
 
     def __init__(self) -> None:
-        self.events = EmitterGroup(self, ("cursor", "view_range", "time_selection"))
+        self.events = EmitterGroup(self, ("cursor", "view_range", "time_selection",
+                                            "band_selection"))
         self.duration = 0.0
         self._cursor = 0.0
         self._view_range: tuple[float, float] = (0.0, 1.0)
         self._time_selection: tuple[float, float] | None = None
+        self._band_selection: tuple[float, float] | None = None
 
     def reset(self, duration: float) -> None:
         """A new recording: whole-file view, cursor at 0, no time span (no events)."""
         self.duration = float(duration)
         self._cursor = 0.0
         self._time_selection = None
+        self._band_selection = None
         self._view_range = (0.0, duration if duration > 0 else 1.0)
 
     def emit_all(self) -> None:
         self.events.time_selection.emit(self._time_selection)
+        self.events.band_selection.emit(self._band_selection)
         self.events.cursor.emit(self._cursor)
         self.events.view_range.emit(self._view_range)
 
@@ -91,3 +98,18 @@ class Viewport:
         if span != self._time_selection:
             self._time_selection = span
             self.events.time_selection.emit(span)
+        if span is None:
+            self.band_selection = None
+
+    @property
+    def band_selection(self) -> tuple[float, float] | None:
+        return self._band_selection
+
+    @band_selection.setter
+    def band_selection(self, band: tuple[float, float] | None) -> None:
+        if band is not None:
+            low, high = sorted((max(0.0, float(band[0])), max(0.0, float(band[1]))))
+            band = (low, high) if high - low > 1e-9 else None
+        if band != self._band_selection:
+            self._band_selection = band
+            self.events.band_selection.emit(band)

@@ -86,13 +86,16 @@ def model_calibration(spec: str | None):
                                                   mmap=True).metadata)
 
 
-def detection_job(jobs: list[tuple[int, str]], spec: str | None, fast: bool = False,
+def detection_job(jobs: list[tuple], spec: str | None, fast: bool = False,
                   cancel=None):
     """Yield ("model", None, the model's calibrated params or None) once the model is
-    loaded, then ("chunk", rec_id, partial Scores) while scoring, ("done", rec_id, Scores)."""
+    loaded, then ("chunk", rec_id, partial Scores) while scoring, ("done", rec_id, Scores).
+    A job is (rec_id, path) or (rec_id, path, channel): one channel of a multichannel
+    file (its scores' audio hash says which, :func:`panns_core.detection.scores.channel_hash`)."""
     from panns_core.audio.hashing import file_sha256
     from panns_core.detection.engines import select_engine
     from panns_core.detection.inference import ScoreAssembly, iter_detect
+    from panns_core.detection.scores import channel_hash
 
     detector = load_model(spec)
     yield ("model", None, detector.postprocess)
@@ -100,13 +103,16 @@ def detection_job(jobs: list[tuple[int, str]], spec: str | None, fast: bool = Fa
     # score cache (app.model.detection)
     engine = select_engine(detector, fast=fast)
     precision = engine.precision
-    for rec_id, path in jobs:
+    for job in jobs:
+        rec_id, path = job[:2]
+        channel = job[2] if len(job) > 2 else None
         assembly = ScoreAssembly(detector)
         for chunk in iter_detect(path, detector, engine=engine, body_seconds=BODY_SECONDS,
-                                 cancel=cancel):
+                                 channel=channel, cancel=cancel):
             assembly.add(chunk)
             if chunk.is_last:
-                yield ("done", rec_id, assembly.scores(audio_hash=file_sha256(path),
+                audio_hash = channel_hash(file_sha256(path), channel)
+                yield ("done", rec_id, assembly.scores(audio_hash=audio_hash,
                                                        precision=precision))
             else:
                 yield ("chunk", rec_id, assembly.scores(), chunk.fraction)
@@ -341,10 +347,17 @@ class DetectionPanel(QWidget):
     def run(self) -> None:
         rec = self.document.recording
         if rec is not None:
-            self._start([(rec.id, str(rec.path))])
+            self._start([self._job(rec)])
 
     def run_all(self) -> None:
-        self._start([(r.id, str(r.path)) for r in self.document.recordings])
+        self._start([self._job(r) for r in self.document.recordings])
+
+    def _job(self, rec) -> tuple:
+        """(rec_id, path, channel): the document's channel where the file has it."""
+        channel = self.document.channel
+        if channel is not None and channel >= rec.channels:
+            channel = None
+        return (rec.id, str(rec.path), channel)
 
     def _start(self, jobs: list[tuple[int, str]]) -> None:
         if self.running or not jobs:

@@ -55,13 +55,18 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("duration", "Dur.", "Duration in seconds"),
     ("label", "Label", "Class label (F2 or double-click to change)"),
     ("confidence", "Conf.", "Model probability (empty for events added by hand)"),
+    ("low_freq", "Low Hz", "Low edge of the event's frequency band (empty: all frequencies; "
+                           "F2 or double-click to edit)"),
+    ("high_freq", "High Hz", "High edge of the event's frequency band (empty: all "
+                             "frequencies; F2 or double-click to edit)"),
     ("status", "Status", "Provenance: proposed, accepted, edited, rejected, added"),
     ("source", "Source", "The model that proposed the event, or human"),
     ("note", "Note", "Free text (F2 or double-click to edit)"),
 )
 KEYS = tuple(c[0] for c in COLUMNS)
-EDITABLE = frozenset({"label", "note"})
-NUMERIC = frozenset({"onset", "offset", "duration", "confidence"})
+EDITABLE = frozenset({"label", "note", "low_freq", "high_freq"})
+NUMERIC = frozenset({"onset", "offset", "duration", "confidence", "low_freq", "high_freq"})
+BAND = ("low_freq", "high_freq")
 
 STATUS_COLOURS = {
     ev.PROPOSED: "#e0b040",
@@ -111,8 +116,8 @@ class EventsTableModel(QAbstractTableModel):
     def _column_lists(frame: pd.DataFrame) -> dict[str, list]:
         """Plain lists per column: cell lookups stay cheap (no pandas per cell)."""
         return {key: frame[key].tolist()
-                for key in ("id", "onset", "offset", "label", "confidence", "status",
-                            "source", "note")}
+                for key in ("id", "onset", "offset", "label", "confidence", "low_freq",
+                            "high_freq", "status", "source", "note")}
 
     def set_filters(self, *, text: str | None = None, status: str | None = None,
                     label: str | None = None) -> None:
@@ -236,6 +241,11 @@ class EventsTableModel(QAbstractTableModel):
         if key == "confidence":
             value = float(row["confidence"])
             return "" if math.isnan(value) else f"{value:.3f}"
+        if key in BAND:
+            value = float(row[key])
+            if math.isnan(value):
+                return ""
+            return f"{value:.6g}" if edit else f"{value:.0f}"
         value = row[key]
         return "" if value is None else str(value)
 
@@ -244,8 +254,10 @@ class EventsTableModel(QAbstractTableModel):
             return False
         key = KEYS[index.column()]
         event_id = self.event_id(index.row())
-        text = str(value).strip() if key == "label" else str(value)
+        text = str(value).strip() if key in ("label", *BAND) else str(value)
         current = self._columns[key][int(self.order[index.row()])]
+        if key in BAND:
+            current = "" if math.isnan(float(current)) else f"{float(current):.6g}"
         if key not in EDITABLE or text == current or (key == "label" and not text):
             return False
         # One undoable document edit, run after the editor has closed: the document's
@@ -257,10 +269,32 @@ class EventsTableModel(QAbstractTableModel):
         try:
             if key == "label":
                 self.document.relabel([event_id], text)
+            elif key in BAND:
+                self._edit_band(key, event_id, text)
             else:
                 self.document.set_note(event_id, text)
         except Exception as error:  # a PannsError message reaches the window
             self.failed.emit(error)
+
+    def _edit_band(self, key: str, event_id: int, text: str) -> None:
+        """A typed band edge (Hz; a "k" suffix means kHz; empty clears the band)."""
+        from panns_core.errors import PannsError
+
+        row = self.document.event(event_id)
+        band = [float(row["low_freq"]), float(row["high_freq"])]
+        band = [None if v != v else v for v in band]
+        if not text:
+            self.document.set_band(event_id, None, None)
+            return
+        cleaned = text.lower().replace("hz", "").strip()
+        scale = 1000.0 if cleaned.endswith("k") else 1.0
+        try:
+            value = float(cleaned.rstrip("k").strip()) * scale
+        except ValueError:
+            raise PannsError(f"{text!r} is not a frequency: type hertz, e.g. 2500 or 2.5k "
+                             "(empty: no band).") from None
+        band[BAND.index(key)] = value
+        self.document.set_band(event_id, *band)
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
         self.layoutAboutToBeChanged.emit()
@@ -329,7 +363,7 @@ class EventsTableView(QTableView):
             return
         key = KEYS[index.column()]
         event_id = int(index.data(EVENT_ID_ROLE))
-        if key == "note":
+        if key in ("note", "low_freq", "high_freq"):
             self.edit(index)
         elif key == "label":
             self.label_requested.emit(event_id)
@@ -394,7 +428,8 @@ class EventsTablePanel(QWidget):
         header.setStretchLastSection(True)
         metrics = self.fontMetrics()
         for column, sample in enumerate(("0:00:00.00", "0:00:00.00", "000.00",
-                                         "Speech synthesizer", "0.000", "proposed",
+                                         "Speech synthesizer", "0.000", "000000",
+                                         "000000", "proposed",
                                          "Cnn14_DecisionLevelMax")):
             header.resizeSection(column, metrics.horizontalAdvance(sample) + 24)
         layout.addWidget(self.table, 1)

@@ -193,6 +193,7 @@ class TimeView(pg.PlotWidget):
 
     def on_drag(self, event, down: QPointF, pos: QPointF) -> None:
         """Left drag: select a time span; the cursor goes to its start at the end."""
+        self.document.viewport.band_selection = None  # a span of time only, all frequencies
         self.document.time_selection = (down.x(), pos.x())
         if event.isFinish() and self.document.time_selection:
             self.document.cursor = self.document.time_selection[0]

@@ -459,8 +459,13 @@ class EventsTrackView(TimeView):
             row = self.document.event(event_id)
             conf = row["confidence"]
             conf_text = f", p={conf:.2f}" if conf == conf else ""
+            low, high = row["low_freq"], row["high_freq"]
+            band = ""
+            if low == low or high == high:  # a band (NaN: none)
+                band = (f"  {0 if low != low else low / 1000:.2f}–"
+                        f"{'Nyquist' if high != high else f'{high / 1000:.2f}'} kHz")
             self.setToolTip(
-                f"{row['label']}  {row['onset']:.2f}–{row['offset']:.2f} s\n"
+                f"{row['label']}  {row['onset']:.2f}–{row['offset']:.2f} s{band}\n"
                 f"{theme.STATUS_TEXT.get(row['status'], row['status'])} ({row['source']}"
                 f"{conf_text})"
             )

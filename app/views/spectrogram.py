@@ -1,19 +1,22 @@
-"""Log-mel spectrogram view: what the model sees (its own front end), tile by tile."""
+"""Log-mel spectrogram view: what the model sees (its own front end), tile by tile.
+
+Its y axis is the mel bin; events are boxes on it (see :mod:`app.views.timefreq`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from panns_core.display.freq_axis import FrequencyAxis
 from panns_core.display.mel import mel_frequencies
 from panns_core.display.tiles import logmel_tile
 from panns_core.models import FEATURES_32K
 
-from .tiled import TiledImageView
+from .timefreq import TimeFrequencyView
 
 _TICK_HZ = (200, 500, 1000, 2000, 4000, 8000, 12000, 16000)
 
 
-class SpectrogramView(TiledImageView):
+class SpectrogramView(TimeFrequencyView):
     title = "Log-mel"
     frame_origin = -0.5  # the model's STFT is centred: frame i is centred on i * hop
 
@@ -21,20 +24,13 @@ class SpectrogramView(TiledImageView):
         self.feature_config = feature_config
         self.n_bins = feature_config.mel_bins
         self.frame_seconds = feature_config.frame_seconds
+        self.axis = FrequencyAxis.mel(feature_config.mel_bins, feature_config.fmin,
+                                      feature_config.fmax)
         super().__init__(document, parent)
         self._set_ticks()
 
     def tile_key(self, tile: int):
         return (str(self._path), self.feature_config, tile)
-
-    def _on_tile(self, item) -> None:
-        path, tile, image = item
-        self._auto_levels(image)
-        self.cache.put((str(path), self.feature_config, tile), image)
-        self._pending.discard(tile)
-        if path == self._path:
-            self._place(tile, image)
-            self.tiles_updated.emit()
 
     def compute_tile(self, path, tile: int) -> np.ndarray:
         return logmel_tile(path, tile, self.feature_config)

@@ -34,6 +34,11 @@ class TiledImageView(TimeView):
     frame_origin = 0.0
     #: added above the 99.9th percentile by the automatic levels (in the image's units)
     level_headroom = 2.0
+    #: the image's rows span y_origin .. y_origin + y_span() in view coordinates
+    y_origin = 0.0
+
+    def y_span(self) -> float:
+        return float(self.n_bins)
 
     def __init__(self, document, parent=None) -> None:
         super().__init__(document, parent)
@@ -46,7 +51,7 @@ class TiledImageView(TimeView):
         self._lut = pg.colormap.get(self.colormap_name).getLookupTable(nPts=256)
         self.levels = (-90.0, 10.0)
         self.auto_levels = True  # set levels from the first tile of each recording
-        self.setYRange(0, self.n_bins, padding=0)
+        self.setYRange(self.y_origin, self.y_origin + self.y_span(), padding=0)
         self.message = pg.TextItem("", color=theme.MESSAGE, anchor=(0.5, 0.5))
         self.message.setZValue(2000)
         self.addItem(self.message, ignoreBounds=True)
@@ -88,6 +93,8 @@ class TiledImageView(TimeView):
 
     def set_levels(self, low: float, high: float, *, auto: bool = False) -> None:
         self.auto_levels = auto
+        if not auto:
+            self._levels_from_data = False  # the user's range stays
         if high <= low:
             high = low + 1.0
         self.levels = (float(low), float(high))
@@ -226,7 +233,7 @@ class TiledImageView(TimeView):
         self.overview_item.setImage(self._overview, levels=self.levels, lut=self._lut,
                                     autoLevels=False)
         self.overview_item.setRect(
-            QRectF(self.frame_origin * self.frame_seconds, 0, seconds, self.n_bins)
+            QRectF(self.frame_origin * self.frame_seconds, self.y_origin, seconds, self.y_span())
         )
         start, stop = self.document.view_range
         zoomed_out = (stop - start) > self.max_visible_tiles * self.tile_seconds()
@@ -246,11 +253,12 @@ class TiledImageView(TimeView):
         return self._overview_done / max(1, n_tiles)
 
     def _compute_job(self, path, tiles, cancel=None):
+        keys = {tile: self.tile_key(tile) for tile in tiles}  # the settings asked for
         for tile in tiles:
             if cancel is not None and cancel.is_set():
                 return
             image = self.compute_tile(path, tile)
-            yield (path, tile, image)
+            yield (path, tile, image, keys[tile])
 
     def _auto_levels(self, image: np.ndarray) -> None:
         """Map the quiet half of the first tile to the dark end of the colour map."""
@@ -260,12 +268,11 @@ class TiledImageView(TimeView):
             self.set_levels(float(low), float(high) + self.level_headroom, auto=True)
 
     def _on_tile(self, item) -> None:
-        path, tile, image = item
-        key = (str(path), tile)
-        self._auto_levels(image)
+        path, tile, image, key = item
         self.cache.put(key, image)
         self._pending.discard(tile)
-        if path == self._path:
+        if path == self._path and key == self.tile_key(tile):
+            self._auto_levels(image)
             self._place(tile, image)
             self.tiles_updated.emit()
 
@@ -278,7 +285,8 @@ class TiledImageView(TimeView):
             return
         item = pg.ImageItem(image, levels=self.levels, lut=self._lut, autoLevels=False)
         left = tile * self.tile_seconds() + self.frame_origin * self.frame_seconds
-        item.setRect(QRectF(left, 0, len(image) * self.frame_seconds, image.shape[1]))
+        item.setRect(QRectF(left, self.y_origin, len(image) * self.frame_seconds,
+                            self.y_span()))
         self.addItem(item, ignoreBounds=True)
         self._items[tile] = item
         if len(self._items) > self.cache.capacity:
@@ -290,7 +298,7 @@ class TiledImageView(TimeView):
         self.fit_message(self.message)
         if text:
             start, stop = self.document.view_range
-            self.message.setPos((start + stop) / 2, self.n_bins / 2)
+            self.message.setPos((start + stop) / 2, self.y_origin + self.y_span() / 2)
         self.message.setVisible(bool(text))
 
     def visible_tiles(self) -> list[int]:

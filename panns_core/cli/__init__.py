@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train",
     "search",
     "record",
+    "listen",
 )
 
 

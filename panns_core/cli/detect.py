@@ -5,15 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-# Extensions libsndfile reads (the soundfile wheel includes MP3 and Opus).
-AUDIO_EXTENSIONS = frozenset((
-    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
-    ".au", ".snd", ".w64", ".rf64", ".caf", ".sd2", ".htk", ".voc", ".pvf", ".xi", ".avr",
-    ".wve", ".mpc",
-))  # fmt: skip
+from ..detection.archive import AUDIO_EXTENSIONS, Job, collect_inputs  # noqa: F401
+from ..detection.results import dumps_events, flat_name
+
 OUTPUT_FORMATS = ("dcase", "audacity", "raven", "csv", "json", "sonic_visualiser", "label_studio")
 EXTENSION_FORMATS = {".tsv": "dcase", ".txt": "audacity", ".csv": "csv", ".json": "json"}
 
@@ -30,7 +26,9 @@ output formats (--format):
   label_studio      Label Studio JSON tasks with predictions
 
 --out FILE writes every recording into one file; --out DIR/ (an existing folder, or a
-name ending in /) writes one file per recording. Without --out the events go to stdout.
+name ending in /) is a results folder: one events file per recording, scores/ with its
+score TSV, and manifest.jsonl listing what is done (content hash, model, run); running
+again skips what is done, so a stopped run resumes. Without --out the events go to stdout.
 Scores are cached per (audio content, model, precision), so running again with other
 post-processing settings only re-reads them (--no-cache to recompute).
 """
@@ -58,7 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument(
         "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
     )
-    model.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    model.add_argument("--threads", type=int,
+                       help="CPU threads for torch (default: all cores; on Ray: per worker, "
+                            "default 1)")  # fmt: skip
+    model.add_argument("--channel", type=int, metavar="N",
+                       help="listen to channel N (from 1) of multichannel files "
+                            "(default: the mean of all channels)")
     model.add_argument(
         "--fast",
         action="store_true",
@@ -109,6 +112,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also write one sed_scores_eval TSV per recording (onset offset <classes...>)",
     )
     out.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    cluster = parser.add_argument_group(
+        "many machines (Ray; pip install \"panns-annotator[cluster]\")",
+        "Detection on a pool of Ray workers that each hold the model; needs --out DIR/ "
+        "(a results folder, resumable). Audio and model files must be readable at the same "
+        "paths on every machine (a shared file system).",
+    )
+    cluster.add_argument(
+        "--ray", nargs="?", const="auto", metavar="auto|ADDRESS",
+        help="run on Ray: 'auto' (the default when given alone) joins the cluster of this "
+        "machine (ray start) or RAY_ADDRESS, else starts a local one; ADDRESS joins that "
+        "cluster (host:6379 or ray://host:10001)",
+    )  # fmt: skip
+    cluster.add_argument(
+        "--workers", type=int, metavar="N",
+        help="model-holding workers (default: as many as the cluster's CPUs allow); "
+        "without --ray, N workers on a local Ray",
+    )  # fmt: skip
+    cluster.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G",
+                         help="GPUs each worker holds (e.g. 1, or 0.5 to share one); "
+                              "0: CPU workers (default)")  # fmt: skip
+    cluster.add_argument("--piece-seconds", type=float, default=600.0, metavar="S",
+                         help="long recordings go to workers in pieces of about this much "
+                              "audio (default 600)")  # fmt: skip
+    cluster.add_argument("--attempts", type=int, default=3, metavar="N",
+                         help="tries per recording before it is reported failed (default 3)")
     parser.set_defaults(func=run)
 
 
@@ -221,38 +249,6 @@ def describe_params(params, calibrated: bool, overridden: list[str] | None = Non
     return f"{source}: {text}"
 
 
-@dataclass(frozen=True)
-class Job:
-    path: Path
-    recording: str  # identifier written in the outputs
-
-
-def collect_inputs(paths: list[str]) -> tuple[list[Job], list[tuple[str, str]]]:
-    """Audio files named or found (recursively) in folders; plus problems found."""
-    jobs: list[Job] = []
-    problems: list[tuple[str, str]] = []
-    seen: set[Path] = set()
-    for text in paths:
-        path = Path(text).expanduser()
-        if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
-            )
-            if not found:
-                problems.append((text, "no audio files in this folder"))
-            for file in found:
-                if file.resolve() not in seen:
-                    seen.add(file.resolve())
-                    jobs.append(Job(file, file.relative_to(path).as_posix()))
-        elif path.is_file():
-            if path.resolve() not in seen:
-                seen.add(path.resolve())
-                jobs.append(Job(path, path.name))
-        else:
-            problems.append((text, "no such file or folder"))
-    return jobs, problems
-
-
 def _output_format(args: argparse.Namespace) -> str:
     if args.format:
         return args.format
@@ -269,55 +265,32 @@ def _is_dir_target(out: str) -> bool:
 
 
 SINGLE_RECORDING = ("audacity", "sonic_visualiser")
-SUFFIX = {
-    "dcase": ".tsv",
-    "audacity": ".txt",
-    "raven": ".selections.txt",
-    "csv": ".csv",
-    "json": ".json",
-    "sonic_visualiser": ".csv",
-    "label_studio": ".json",
-}
-
-
-def _dumps(events, fmt: str, recordings: list[str] | None = None) -> str:
-    if fmt == "csv":  # the events table (every column), plus mean_confidence
-        from ..annotations.formats.events_table import write_table
-
-        return write_table(events)
-    if fmt == "json":
-        return events.to_json(orient="records", indent=1) + "\n"
-    from ..annotations.formats import dumps_annotations
-
-    return dumps_annotations(events.drop(columns=["mean_confidence"], errors="ignore"), fmt,
-                             recordings=recordings)
 
 
 def _write(events, target: Path, fmt: str, recordings: list[str] | None = None) -> None:
-    from ..errors import FormatError
+    from ..detection.results import write_atomic
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        tmp.write_text(_dumps(events, fmt, recordings), encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError as error:
-        tmp.unlink(missing_ok=True)
-        raise FormatError(f"Cannot write {target}: {error.strerror or error}.") from None
-
-
-def _flat_name(recording: str) -> str:
-    stem = recording.rsplit(".", 1)[0] if "." in Path(recording).name else recording
-    return stem.replace("/", "__")
+    write_atomic(target, dumps_events(events, fmt, recordings))
 
 
 # -- the command -------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
     from ..errors import PannsError
 
+    if args.channel is not None and args.channel < 1:
+        raise PannsError(f"--channel {args.channel}: channels are counted from 1.")
+    channel = None if args.channel is None else args.channel - 1
     jobs, failures = collect_inputs(args.paths)
     fmt = _output_format(args)
     per_file = bool(args.out) and _is_dir_target(args.out)
+    on_ray = args.ray is not None or args.workers is not None
+    if on_ray and not per_file:
+        raise PannsError("Detection on Ray writes a results folder: give --out a folder "
+                         "(e.g. --out results/).")
+    if on_ray:
+        from ..cluster.connect import require_ray
+
+        require_ray()  # before the model loads: one line saying how to get Ray
     if fmt in SINGLE_RECORDING and len(jobs) > 1 and not per_file:
         raise PannsError(
             f"The {fmt} format holds one recording per file; give --out a folder "
@@ -338,9 +311,10 @@ def run(args: argparse.Namespace) -> int:
     from ..events import EVENT_COLUMNS, make_events
     from ..hub.resolve import load_detector
 
-    set_threads(args.threads)
+    if not on_ray:
+        set_threads(args.threads)
     device = choose_device(args.device)  # a bad --device fails before the model loads
-    detector = load_detector(args.model, device=device)
+    detector = load_detector(args.model, device="cpu" if on_ray else device)
     model_id = detector.model_id
     calibrated = getattr(detector, "postprocess", None)
     params = _params(args, list(detector.labels), calibrated)
@@ -349,6 +323,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"panns-sed: post-processing: "
               f"{describe_params(params, calibrated is not None, overridden)}.",
               file=sys.stderr)  # fmt: skip
+    if per_file:
+        return _run_results(args, jobs, failures, fmt, detector, params, device, on_ray,
+                            channel)  # fmt: skip
 
     durations = {}
     for job in jobs:
@@ -385,6 +362,7 @@ def run(args: argparse.Namespace) -> int:
                 scores = detect(
                     job.path,
                     detector,
+                    channel=channel,
                     device=device,
                     fast=args.fast,
                     batch_size=args.batch_size,
@@ -393,7 +371,7 @@ def run(args: argparse.Namespace) -> int:
                     cache=not args.no_cache,
                 )
                 if args.scores_out:
-                    scores.write_tsv(Path(args.scores_out) / f"{_flat_name(job.recording)}.tsv")
+                    scores.write_tsv(Path(args.scores_out) / f"{flat_name(job.recording)}.tsv")
                 found = scores_to_events(scores, params, job.recording, mean_confidence=True)
             except PannsError as error:
                 failures.append((str(job.path), str(error)))
@@ -413,20 +391,64 @@ def run(args: argparse.Namespace) -> int:
     else:
         events = make_events(None).assign(mean_confidence=pd.Series(dtype=float))
         events = events.loc[:, [*EVENT_COLUMNS, "mean_confidence"]]
-    if args.out and per_file:
-        for job in succeeded:
-            mine = events[events["recording"] == job.recording]
-            _write(mine, Path(args.out) / f"{_flat_name(job.recording)}{SUFFIX[fmt]}", fmt)
+    # One file for every recording: DCASE lists those without events as empty rows.
+    covered = [job.recording for job in succeeded]
+    if args.out:
+        _write(events, Path(args.out), fmt, covered)
     else:
-        # One file for every recording: DCASE lists those without events as empty rows.
-        covered = [job.recording for job in succeeded]
-        if args.out:
-            _write(events, Path(args.out), fmt, covered)
-        else:
-            sys.stdout.write(_dumps(events, fmt, covered))
+        sys.stdout.write(dumps_events(events, fmt, covered))
 
     if not args.quiet:
         print(f"panns-sed: {len(events)} events in {len(succeeded)} file(s) with {model_id}.",
+              file=sys.stderr)  # fmt: skip
+    if failures:
+        print(f"panns-sed: {len(failures)} file(s) failed:", file=sys.stderr)
+        for path, message in failures:
+            print(f"  {path}: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_results(args: argparse.Namespace, jobs: list[Job], failures: list[tuple[str, str]],
+                 fmt: str, detector, params, device, on_ray: bool,
+                 channel: int | None = None) -> int:
+    """``--out DIR/``: the results folder (events and scores per recording, a manifest),
+    in this process or on Ray; what the folder's manifest lists as done is skipped."""
+    from ..detection.results import Results
+
+    results = Results(args.out, fmt)
+    if on_ray:
+        from ..cluster import detect_archive
+
+        summary = detect_archive(
+            jobs, results, detector, params, channel=channel, address=args.ray,
+            workers=args.workers,
+            threads=args.threads, gpus_per_worker=args.gpus_per_worker, fast=args.fast,
+            body_seconds=args.chunk_seconds, batch_size=args.batch_size,
+            piece_seconds=args.piece_seconds, attempts=args.attempts, quiet=args.quiet,
+        )  # fmt: skip
+    else:
+        from ..detection.archive import detect_to_results
+
+        summary = detect_to_results(
+            jobs, results, detector, params, device=device, channel=channel, fast=args.fast,
+            batch_size=args.batch_size, body_seconds=args.chunk_seconds,
+            cache=not args.no_cache, quiet=args.quiet,
+        )  # fmt: skip
+    failures = [*failures, *summary.failures]
+    if args.scores_out:  # the folder keeps them in scores/; copies where they were asked for
+        import shutil
+
+        entries = results.done_entries()
+        for job in jobs:
+            entry = entries.get(job.recording)
+            if entry and (results.root / entry["scores"]).is_file():
+                target = Path(args.scores_out) / Path(entry["scores"]).name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(results.root / entry["scores"], target)
+    if not args.quiet:
+        print(f"panns-sed: {summary.describe()}; results in {results.root} "
+              f"(manifest {results.manifest_path.name}, model {detector.model_id}).",
               file=sys.stderr)  # fmt: skip
     if failures:
         print(f"panns-sed: {len(failures)} file(s) failed:", file=sys.stderr)

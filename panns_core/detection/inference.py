@@ -149,9 +149,11 @@ class ChunkPlan:
 
 
 # -- windows -----------------------------------------------------------------------------
-def _array_windows(samples: np.ndarray, plan: ChunkPlan) -> Iterator[tuple[int, np.ndarray, bool]]:
+def _array_windows(
+    samples: np.ndarray, plan: ChunkPlan, first: int = 0
+) -> Iterator[tuple[int, np.ndarray, bool]]:
     total = len(samples)
-    offset = 0
+    offset = first * plan.hop_samples
     while True:
         stop = offset + plan.window_samples
         if stop >= total:
@@ -162,12 +164,13 @@ def _array_windows(samples: np.ndarray, plan: ChunkPlan) -> Iterator[tuple[int, 
 
 
 def _file_windows(
-    path: Path, rate: int, plan: ChunkPlan, channel: int | None
+    path: Path, rate: int, plan: ChunkPlan, channel: int | None, first: int = 0
 ) -> Iterator[tuple[int, np.ndarray, bool]]:
     from ..audio import iter_blocks
 
     blocks = iter_blocks(
-        path, rate, plan.window_samples / rate, plan.hop_samples / rate, channel=channel
+        path, rate, plan.window_samples / rate, plan.hop_samples / rate, channel=channel,
+        start=first * plan.hop_samples / rate,
     )
     for block in blocks:
         # a block that reaches the end of the file is the last window we need
@@ -178,7 +181,8 @@ def _file_windows(
 
 
 def _source_windows(
-    source: Source, model: Detector, plan: ChunkPlan, sample_rate: int | None, channel: int | None
+    source: Source, model: Detector, plan: ChunkPlan, sample_rate: int | None,
+    channel: int | None, first: int = 0,
 ) -> tuple[Iterator[tuple[int, np.ndarray, bool]], int]:
     """(windows, estimated total samples at the model rate)."""
     rate = model.feature_config.sample_rate
@@ -194,7 +198,7 @@ def _source_windows(
             from ..audio import resample
 
             samples = resample(samples, sample_rate, rate)
-        return _array_windows(np.ascontiguousarray(samples), plan), len(samples)
+        return _array_windows(np.ascontiguousarray(samples), plan, first), len(samples)
     from ..audio import audio_info
 
     path = Path(source)
@@ -202,7 +206,23 @@ def _source_windows(
     if not info.frames:
         raise AudioError(f"{path}: the file holds no audio; nothing to detect.")
     total = round(info.frames * rate / info.sample_rate)
-    return _file_windows(path, rate, plan, channel), total
+    return _file_windows(path, rate, plan, channel, first), total
+
+
+def total_samples(source: str | os.PathLike, detector: Detector) -> int:
+    """The length of a file at the model's rate (from its header), as windows are planned."""
+    from ..audio import audio_info
+
+    info = audio_info(Path(source))
+    return round(info.frames * detector.sample_rate / info.sample_rate)
+
+
+def window_count(total: int, plan: ChunkPlan) -> int:
+    """How many windows :func:`iter_detect` runs over ``total`` samples (the last one is the
+    first that reaches the end)."""
+    if total <= plan.window_samples:
+        return 1
+    return 1 + math.ceil((total - plan.window_samples) / plan.hop_samples)
 
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
@@ -229,6 +249,7 @@ def iter_detect(
     precision: str | None = None,
     engine: str | Engine = "auto",
     cancel: CancelToken | None = None,
+    windows: tuple[int, int | None] | None = None,
     embeddings: bool = False,
 ) -> Iterator[ChunkScores]:
     """Yield the scores of each window's centre, in order, as soon as they are computed.
@@ -241,6 +262,12 @@ def iter_detect(
     engine. Window length and batch default to the engine's. Raises :class:`Cancelled`
     when ``cancel.is_set()``. ``embeddings=True`` also keeps each chunk's segment
     embeddings (:attr:`ChunkScores.embeddings`) from the same forward pass.
+
+    ``windows=(first, stop)`` runs only windows ``first`` to ``stop - 1`` of the plan
+    (``stop=None``: to the end): a *piece* of a long recording that another process can
+    detect on its own. Its chunks are exactly the ones the whole run yields for those
+    windows (same samples, same kept segments), so pieces put end to end equal the whole
+    run; only a piece that reaches the end of the recording has ``is_last``.
     """
     from .device import choose_device
     from .engines import select_engine
@@ -256,9 +283,15 @@ def iter_detect(
         context_seconds=context_seconds,
     )
     batch_size = max(1, batch_size or runner.batch_size)
-    windows, total = _source_windows(source, detector, plan, sample_rate, channel)
+    first, stop = windows if windows is not None else (0, None)
+    if first < 0 or (stop is not None and stop <= first):
+        raise ValueError(f"windows must be (first, stop) with 0 <= first < stop, not {windows}")
+    source_windows, total = _source_windows(source, detector, plan, sample_rate, channel, first)
     seg, ctx = plan.segment_samples, plan.context_segments
-    state = {"next": 0, "index": 0}
+    # a piece after the first keeps what the whole run keeps from its windows: the run's
+    # previous window kept up to this window's body start
+    state = {"next": first * plan.body_segments + (ctx if first else 0), "index": first}
+    remaining = None if stop is None else stop - first
 
     def run(batch: list[tuple[int, np.ndarray, bool]]) -> Iterator[ChunkScores]:
         if cancel is not None and cancel.is_set():
@@ -294,9 +327,15 @@ def iter_detect(
         del probs, embedded
 
     pending: list[tuple[int, np.ndarray, bool]] = []
-    for offset, window, last in windows:
+    for offset, window, last in source_windows:
         if offset % seg:
             raise RuntimeError(f"window at sample {offset} is not segment-aligned")
+        if remaining is not None:
+            remaining -= 1
+            if remaining == 0 and not last:  # the piece ends before the recording does
+                pending.append((offset, window, False))
+                yield from run(pending)
+                return
         if last:
             yield from run(pending) if pending else ()
             pending = []
@@ -351,8 +390,9 @@ def detect(
         precision = forced or (fast_precision(detector, dev, engine) if fast else "fp32")
     if audio_hash is None and not isinstance(source, np.ndarray):
         from ..audio import file_sha256
+        from .scores import channel_hash
 
-        audio_hash = file_sha256(source)
+        audio_hash = channel_hash(file_sha256(source), channel)  # one channel: its own key
     elif audio_hash is None:
         import hashlib
 

@@ -28,6 +28,18 @@ FORMAT_VERSION = 1
 FP32 = "fp32"
 
 
+def channel_hash(audio_hash: str, channel: int | None) -> str:
+    """The audio identity of one channel of a file: the file's hash with ``-chN``
+    (N from 1); the file's own hash for the mix of its channels."""
+    return audio_hash if channel is None else f"{audio_hash}-ch{int(channel) + 1}"
+
+
+def channel_of(audio_hash: str) -> int | None:
+    """The channel (from 0) an audio hash names; None for the mix."""
+    head, _, tail = (audio_hash or "").rpartition("-ch")
+    return int(tail) - 1 if head and tail.isdigit() else None
+
+
 @dataclass
 class Scores:
     """Segment-wise class probabilities of one recording.

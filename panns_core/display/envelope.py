@@ -290,8 +290,10 @@ def compute_envelope(path: str | os.PathLike, **kwargs) -> EnvelopePyramid:
     return pyramid
 
 
-def read_samples(path: str | os.PathLike, start: float, stop: float) -> tuple[np.ndarray, int]:
-    """Mono float32 samples of ``[start, stop)`` seconds at the file's own rate."""
+def read_samples(path: str | os.PathLike, start: float, stop: float,
+                 channel: int | None = None) -> tuple[np.ndarray, int]:
+    """Mono float32 samples of ``[start, stop)`` seconds at the file's own rate (the mean
+    of the channels, or ``channel``)."""
     with _open(path) as f:
         sr = f.samplerate
         a = max(0, int(start * sr))
@@ -300,5 +302,8 @@ def read_samples(path: str | os.PathLike, start: float, stop: float) -> tuple[np
             return np.zeros(0, np.float32), sr
         f.seek(a)
         block = f.read(b - a, dtype="float32", always_2d=True)
-    mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
+    if channel is not None and block.shape[1] > 1:
+        mono = block[:, min(int(channel), block.shape[1] - 1)]
+    else:
+        mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
     return np.ascontiguousarray(mono, dtype=np.float32), sr

@@ -44,7 +44,7 @@ HOLDS = {
               "note"),
     "sonic_visualiser": ("onset", "offset", "label", "confidence"),
     "label_studio": ("recording", "onset", "offset", "label", "confidence", "note", "source",
-                     "status"),
+                     "status", "low_freq", "high_freq"),
     "events_table": ("recording", "onset", "offset", "label", "confidence", "low_freq",
                      "high_freq", "source", "status", "note"),
 }

@@ -193,3 +193,93 @@ def test_one_score_cache_memory_then_disk(doc):
     unkeyed = Scores(probs, 0.32, ["Dog"], duration=1.28)  # no hash: nothing on disk
     doc.save_scores(rec_id, unkeyed)
     assert doc.store.cached_scores(rec_id, doc.detection.model_key) == path
+
+
+def _band(doc, event_id):
+    row = doc.event(event_id)
+    return float(row["low_freq"]), float(row["high_freq"])
+
+
+def test_bands_are_undoable_edits_checked_against_the_recording(doc):
+    from panns_core.errors import PannsError
+
+    assert doc.nyquist() == doc.recording.sample_rate / 2
+    boxed = doc.add_event(1.0, 2.0, "Bird", band=(3000.0, 1500.0))  # edges sorted
+    assert _band(doc, boxed) == (1500.0, 3000.0)
+    plain = doc.add_event(3.0, 4.0, "Dog")
+    assert all(np.isnan(_band(doc, plain)))
+    doc.edit_box(boxed, onset=1.5, offset=2.5, band=(2000.0, 4000.0), text="Move box")
+    row = doc.event(boxed)
+    assert (row["onset"], row["offset"]) == (1.5, 2.5)
+    assert _band(doc, boxed) == (2000.0, 4000.0)
+    assert doc.history.undo_text == "Move box"
+    doc.undo()  # one step: times and band together
+    assert (doc.event(boxed)["onset"], _band(doc, boxed)) == (1.0, (1500.0, 3000.0))
+    doc.redo()
+    assert _band(doc, boxed) == (2000.0, 4000.0)
+    # one edge given: the other stays at the band's end (0 or Nyquist for a new band)
+    doc.set_band(plain, None, 5000.0)
+    assert _band(doc, plain) == (0.0, 5000.0)
+    doc.set_band(plain, None, None)  # no band again
+    assert all(np.isnan(_band(doc, plain)))
+    doc.set_band(plain, 100.0, 10 * doc.nyquist())  # clipped to what the file holds
+    assert _band(doc, plain) == (100.0, doc.nyquist())
+    steps = len(doc.history.undo_texts)
+    doc.set_band(plain, 100.0, doc.nyquist())  # no change: no undo step
+    assert len(doc.history.undo_texts) == steps
+    doc.apply_detection(ev.make_events([{"onset": 6.0, "offset": 7.0, "label": "Cat",
+                                          "confidence": 0.9, "source": "m",
+                                          "status": ev.PROPOSED}]))
+    model_event = int(doc.annotations[doc.annotations["status"] == ev.PROPOSED]["id"].iloc[0])
+    doc.set_band(model_event, 500.0, 900.0)
+    assert doc.event(model_event)["status"] == ev.EDITED  # a band edit is an edit
+    with pytest.raises(PannsError, match="below 0 Hz"):
+        doc.set_band(boxed, -5.0, 100.0)
+    with pytest.raises(PannsError, match="width"):
+        doc.set_band(boxed, 700.0, 700.0)
+    assert _band(doc, boxed) == (2000.0, 4000.0)
+
+
+def test_band_selection_goes_with_the_time_selection(doc):
+    seen = []
+    doc.events.band_selection.connect(lambda e: seen.append(e.value))
+    doc.time_selection = (1.0, 2.0)
+    doc.viewport.band_selection = (4000.0, 1000.0)
+    assert doc.viewport.band_selection == (1000.0, 4000.0)
+    doc.time_selection = None  # clearing the span clears the band
+    assert doc.viewport.band_selection is None
+    assert seen == [(1000.0, 4000.0), None]
+
+
+def test_channel_choice_keeps_scores_per_channel(doc, tmp_path):
+    import soundfile as sf
+
+    from app.model.detection import channel_hash, channel_of
+    from panns_core.detection.scores import Scores
+    from panns_core.errors import PannsError
+
+    assert channel_of(channel_hash("abc", None)) is None
+    assert channel_of(channel_hash("abc", 1)) == 1 and channel_hash("abc", 1) == "abc-ch2"
+    with pytest.raises(PannsError, match="1 channel"):
+        doc.channel = 1  # the demo is mono
+    stereo = tmp_path / "stereo.wav"
+    sf.write(stereo, np.zeros((32000, 2), np.float32), 32000)
+    doc.open_file(stereo)
+    rec_id = doc.recording.id
+    probs = np.full((4, 1), 0.5, dtype=np.float32)
+    mix = Scores(probs, 0.32, ["Dog"], model_id="m@1", audio_hash="h", duration=1.28)
+    second = Scores(probs * 0, 0.32, ["Dog"], model_id="m@1",
+                    audio_hash=channel_hash("h", 1), duration=1.28)
+    doc.set_scores(mix, recording_id=rec_id)
+    doc.save_scores(rec_id, mix)
+    assert doc.scores is mix
+    doc.channel = 1  # the mix's scores are not this channel's
+    assert doc.scores is None
+    doc.set_scores(second, recording_id=rec_id)
+    doc.save_scores(rec_id, second)
+    assert doc.finished_scores(rec_id) is second
+    doc.channel = None
+    assert doc.scores is None  # the cached ones are channel 2's
+    doc.channel = 1
+    doc.set_recording(doc.recordings[0].id)  # a mono recording: back to the mix
+    assert doc.channel is None

@@ -14,7 +14,8 @@ audacity            onset, offset, label, low/high frequency; one recording per 
 raven               onset, offset, label, low/high frequency, confidence, note, recording
                     (``Begin File``)
 sonic_visualiser    onset, offset, label, confidence (``value``); one recording per file
-label_studio        recording, onset, offset, label, confidence, note, source and status
+label_studio        recording, onset, offset, label, confidence, note, source, status and
+                    low/high frequency (in the region's ``meta.panns``)
 events_table        every column (this program's CSV/JSON table, ``detect --format csv``)
 ==================  ======================================================================
 

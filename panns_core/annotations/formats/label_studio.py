@@ -6,7 +6,9 @@ Full export: each task has ``data`` (the audio file, usually ``data.audio``),
 ``value`` is ``{start, end, labels: [...]}`` (seconds); a region with several labels
 is one event per label. Region ``score`` is the confidence; ``meta.text`` is the note;
 ``meta.panns`` keeps this program's status and source of a reviewed event (accepted,
-edited, rejected, added by a person), so they come back on import.
+edited, rejected, added by a person) and an event's frequency band (``low_freq`` /
+``high_freq`` in Hz: Label Studio's audio regions are time spans only), so they come back
+on import.
 
 Written: one task per recording; proposed model events as predictions (one per
 model), all others as one annotation. Any text can be held (JSON escapes it).
@@ -86,6 +88,7 @@ def _regions(
         confidence = default_score if score is None else _number(score, name, here, "score")
         meta = result.get("meta")
         note, row_status, row_source = "", status, source
+        band = {"low_freq": math.nan, "high_freq": math.nan}
         if isinstance(meta, dict):
             text = meta.get("text", "")
             if isinstance(text, list):
@@ -101,11 +104,14 @@ def _regions(
                     row_status = kept["status"]
                 if isinstance(kept.get("source"), str) and kept["source"]:
                     row_source = kept["source"]
+                for key in band:
+                    if kept.get(key) is not None:
+                        band[key] = _number(kept[key], name, here, f"meta.panns.{key}")
         for label in labels or [""]:
             rows.append(
                 {"recording": recording, "onset": onset, "offset": offset, "label": label,
                  "confidence": confidence, "source": row_source, "status": row_status,
-                 "note": note}
+                 "note": note, **band}
             )
     return rows
 
@@ -179,8 +185,15 @@ def write(events: pd.DataFrame) -> str:
             note = text_field(row.note)
             meta: dict[str, Any] = {"text": [note]} if note else {}
             source = text_field(row.source)
+            kept: dict[str, Any] = {}
             if row.status != PROPOSED and (row.status != ADDED or source != HUMAN):
-                meta["panns"] = {"status": str(row.status), "source": source}
+                kept = {"status": str(row.status), "source": source}
+            for key in ("low_freq", "high_freq"):
+                value = float(getattr(row, key))
+                if not math.isnan(value):
+                    kept[key] = value
+            if kept:
+                meta["panns"] = kept
             if meta:
                 result["meta"] = meta
             if row.status == PROPOSED and source != HUMAN:
