@@ -256,6 +256,11 @@ class SearchPanel(QWidget):
             raise PannsError("Open a recording, then select an event or a time range.")
         if doc.selection:
             row = doc.event(min(doc.selection))
+            boxed = np.isfinite(float(row.get("low_freq", np.nan))) or np.isfinite(
+                float(row.get("high_freq", np.nan)))  # fmt: skip
+            if boxed:  # the embeddings cover every frequency: the box's time span is searched
+                doc.status("Find similar searches the box's time span (the embeddings cover "
+                           "all frequencies).")  # fmt: skip
             return Query(rec.name, float(row["onset"]), float(row["offset"])), str(row["label"])
         if doc.time_selection is not None:
             onset, offset = doc.time_selection
