@@ -35,3 +35,18 @@ def fixtures_dir() -> Path:
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     return FIXTURES / "reference"
+
+
+@pytest.fixture(scope="session")
+def soundscape_search(tmp_path_factory: pytest.TempPathFactory):
+    """A TinySED trained on part of the real soundscapes and a project of the rest with its
+    search index built (once per session; tests/soundscape_model.py). Skips without the
+    corpus."""
+    import soundscape_model
+
+    if not soundscape_model.available():
+        pytest.skip(f"the soundscape corpus is not at {soundscape_model.CORPUS}")
+    folder = tmp_path_factory.mktemp("soundscape-search")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PANNS_ANNOTATOR_HOME", str(folder / "home"))
+        return soundscape_model.build(folder)

@@ -609,6 +609,20 @@ class Document:
             self.selection = {new_id}
         return new_id
 
+    def add_event_in(self, rec_id: int, onset: float, offset: float, label: str,
+                     status: str = ev.ADDED) -> int:
+        """A human event in any recording of the project (search hits: ``added`` is a
+        positive, ``rejected`` a negative of ``label``); one undoable step; returns its id."""
+        from panns_core.annotations.store import AddEvents
+
+        op = AddEvents.from_records([{
+            "recording_id": int(rec_id), "onset": float(onset), "offset": float(offset),
+            "label": label, "source": ev.HUMAN, "status": status,
+        }])
+        verb = "Reject" if status == ev.REJECTED else "Add"
+        inverse = self._edit(op, f"{verb} {label}")
+        return int(inverse.ops[0].ids[0])
+
     def move_events(self, ids: Iterable[int] | None, delta: float) -> None:
         """Shift events by ``delta`` seconds (clamped to the recording)."""
         from panns_core.annotations.store import UpdateEvents

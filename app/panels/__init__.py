@@ -42,11 +42,11 @@ class Panel:
 
 
 def _panels() -> list[Panel]:
-    from . import detection, events_table, recordings, review, training
+    from . import detection, events_table, recordings, review, search, training
     from .recording import controller as recording
 
     return [recordings.PANEL, detection.PANEL, events_table.PANEL, review.PANEL,
-            training.PANEL, recording.PANEL]
+            training.PANEL, recording.PANEL, search.PANEL]
 
 
 PANELS: list[Panel] = _panels()

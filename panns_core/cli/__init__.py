@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "models",
     "evaluate",
     "train",
+    "search",
     "record",
     "listen",
 )

@@ -55,6 +55,10 @@ class Engine(Protocol):
 
     def __call__(self, waves: np.ndarray) -> np.ndarray: ...
 
+    def embed(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, segment embeddings (batch, segments, dim)) of one forward pass."""
+        ...
+
 
 class TorchEngine:
     """The torch module itself (fp32, autocast bf16/fp16, or its int8 copy)."""
@@ -87,14 +91,24 @@ class TorchEngine:
             self.body_seconds, self.batch_size = TORCH_GPU_GEOMETRY
 
     def __call__(self, waves: np.ndarray) -> np.ndarray:
+        return self._forward(waves, False)[0]
+
+    def embed(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and ``segment_embedding`` of the same forward pass."""
+        probs, embedding = self._forward(waves, True)
+        return probs, embedding
+
+    def _forward(self, waves: np.ndarray, with_embedding: bool) -> tuple[np.ndarray, Any]:
         import torch
 
         from .device import autocast
 
         x = torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32)).to(self.device)
         with torch.inference_mode(), autocast(self.device, self.precision):
-            out = self.runner(x)["segmentwise_output"]
-        return out.float().cpu().numpy()
+            out = self.runner(x)
+        probs = out["segmentwise_output"].float().cpu().numpy()
+        embedding = out["segment_embedding"].float().cpu().numpy() if with_embedding else None
+        return probs, embedding
 
 
 def exact_engine(detector: Detector, device: torch.device, engine: str = "auto") -> Engine:

@@ -66,6 +66,9 @@ class ChunkScores:
     fraction: float
     is_last: bool
     recording_seconds: float | None = None  # set on the last chunk: the exact duration
+    embeddings: np.ndarray | None = None
+    """(segments, dim) ``segment_embedding`` rows of the same segments, when asked for
+    (``iter_detect(..., embeddings=True)``: the search index reuses the detection pass)."""
 
     @property
     def start(self) -> float:
@@ -247,6 +250,7 @@ def iter_detect(
     engine: str | Engine = "auto",
     cancel: CancelToken | None = None,
     windows: tuple[int, int | None] | None = None,
+    embeddings: bool = False,
 ) -> Iterator[ChunkScores]:
     """Yield the scores of each window's centre, in order, as soon as they are computed.
 
@@ -256,7 +260,8 @@ def iter_detect(
     (:func:`~.engines.select_engine`); ``precision`` ("fp32", "bf16", "fp16", "int8") forces
     one; ``engine`` ("auto", "torch", "onnxruntime", or a built engine) forces the
     engine. Window length and batch default to the engine's. Raises :class:`Cancelled`
-    when ``cancel.is_set()``.
+    when ``cancel.is_set()``. ``embeddings=True`` also keeps each chunk's segment
+    embeddings (:attr:`ChunkScores.embeddings`) from the same forward pass.
 
     ``windows=(first, stop)`` runs only windows ``first`` to ``stop - 1`` of the plan
     (``stop=None``: to the end): a *piece* of a long recording that another process can
@@ -293,9 +298,12 @@ def iter_detect(
             raise Cancelled("Detection cancelled.")
         # one window: a view, not a copy (a long window is megabytes)
         waves = batch[0][1][None] if len(batch) == 1 else np.stack([w for _, w, _ in batch])
-        probs = runner(waves)
+        if embeddings:
+            probs, embedded = runner.embed(waves)
+        else:
+            probs, embedded = runner(waves), None
         del waves
-        for (offset, window, last), segments in zip(batch, probs):
+        for i, ((offset, window, last), segments) in enumerate(zip(batch, probs)):
             first_seg = offset // seg
             keep_from = state["next"] - first_seg
             keep_to = len(segments) if last else plan.body_segments + ctx
@@ -311,10 +319,12 @@ def iter_detect(
                 done,
                 last,
                 (offset + len(window)) / rate if last else None,
+                None if embedded is None else np.ascontiguousarray(
+                    embedded[i][keep_from:keep_to], dtype=np.float32),
             )
             state["index"] += 1
             yield chunk
-        del probs
+        del probs, embedded
 
     pending: list[tuple[int, np.ndarray, bool]] = []
     for offset, window, last in source_windows:

@@ -30,7 +30,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from ..hub.detector import Detector
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: the graph also outputs segment_embedding (search indexes it)
 OPSET = 17
 # Largest |ORT - torch| accepted on the probe (measured: ~1.5e-6 for CNN14).
 TOLERANCE = 1e-5
@@ -125,7 +125,8 @@ class LogMel:
 
 # -- export ------------------------------------------------------------------------------
 def _graph_module(module: Any) -> Any:
-    """The part of ``module`` after the front end: log-mel (B, T, M) -> segments."""
+    """The part of ``module`` after the front end: log-mel (B, T, M) -> segment
+    probabilities and segment embeddings (the input of the output layer)."""
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -135,7 +136,7 @@ def _graph_module(module: Any) -> Any:
             super().__init__()
             self.model = model
 
-        def forward(self, logmel: torch.Tensor) -> torch.Tensor:
+        def forward(self, logmel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             m = self.model
             x = logmel[:, None]
             x = m.bn0(x.transpose(1, 3)).transpose(1, 3)
@@ -149,7 +150,7 @@ def _graph_module(module: Any) -> Any:
                 logits = m.att_block(hidden.transpose(1, 2))[2].transpose(1, 2)
             else:
                 logits = m.fc_audioset(hidden)
-            return torch.sigmoid(logits)
+            return torch.sigmoid(logits), hidden
 
     return SedGraph(module).eval()
 
@@ -211,9 +212,11 @@ def export(detector: Detector, path: Path) -> None:
         warnings.simplefilter("ignore")
         torch.onnx.export(
             graph, (dummy,), str(tmp), opset_version=OPSET, input_names=["logmel"],
-            output_names=["segmentwise_output"], do_constant_folding=True, dynamo=False,
+            output_names=["segmentwise_output", "segment_embedding"],
+            do_constant_folding=True, dynamo=False,
             dynamic_axes={"logmel": {0: "batch", 1: "frames"},
-                          "segmentwise_output": {0: "batch", 1: "segments"}},
+                          "segmentwise_output": {0: "batch", 1: "segments"},
+                          "segment_embedding": {0: "batch", 1: "segments"}},
         )  # fmt: skip
     model = onnx.load(str(tmp))
     data = path.name + ".data"
@@ -361,16 +364,25 @@ class OrtEngine:
                 f"onnxruntime disagreed with torch on the probe (max |diff| {diff}); using torch"
             )
 
-    def _run(self, session: Any, waves: np.ndarray) -> np.ndarray:
+    def _run(self, session: Any, waves: np.ndarray, with_embedding: bool = False) -> Any:
         with _one_blas_thread():  # small products: BLAS threads would only contend
             logmel = self.front_end(waves)
-        return session.run(None, {"logmel": logmel})[0]
+        names = ["segmentwise_output", "segment_embedding"] if with_embedding else [
+            "segmentwise_output"]  # fmt: skip
+        out = session.run(names, {"logmel": logmel})
+        return out if with_embedding else out[0]
 
     def __call__(self, waves: np.ndarray) -> np.ndarray:
         """(batch, samples) float32 at the model's rate -> (batch, segments, classes)."""
         out = self._run(self.session, waves)
         _trim()
         return out
+
+    def embed(self, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and segment embeddings (batch, segments, dim) of one run."""
+        probs, embedding = self._run(self.session, waves, True)
+        _trim()
+        return probs, embedding
 
 
 def _one_blas_thread() -> Any:
