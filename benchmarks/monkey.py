@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="panns-monkey-"))
     os.environ["PANNS_ANNOTATOR_HOME"] = str(work / "home")  # never the user's settings
     sys.path.insert(0, str(ROOT / "tests"))  # tests/gui/monkey.py (tests is no package)
+    # the checkout's code, not an installed copy (a script's sys.path starts at benchmarks/,
+    # so `app` came from site-packages: a run once tested an older installed version)
+    sys.path.insert(0, str(ROOT))
 
     from gui.monkey import Monkey, MonkeyFailure, install_model, recordings_for
     from gui.sed_weights import write_sed_checkpoint
