@@ -517,7 +517,7 @@ class MainWindow(QMainWindow):
     def open_folder(self, folder: str | Path):
         """Add the audio files under ``folder`` (recursive) on a worker, with a progress
         dialog for big folders; the first new one becomes current when none is."""
-        from .workers import Worker
+        from .workers import Worker, while_alive
 
         folder = Path(folder)
         files = audio_files_in(folder)
@@ -533,8 +533,8 @@ class MainWindow(QMainWindow):
         worker.progress.connect(lambda f, text: (progress.setValue(int(f * 1000)),
                                                  progress.setLabelText(text)))
         progress.canceled.connect(worker.cancel)
-        worker.returned.connect(lambda added: self._folder_added(folder, added))
-        worker.aborted.connect(lambda: self._folder_added(folder, None))
+        worker.returned.connect(while_alive(self, lambda w, added: w._folder_added(folder, added)))
+        worker.aborted.connect(while_alive(self, lambda w: w._folder_added(folder, None)))
         worker.errored.connect(self.show_error)
         worker.finished.connect(progress.close)
         worker.finished.connect(progress.deleteLater)
@@ -940,7 +940,7 @@ class MainWindow(QMainWindow):
             lambda report: self.guard(done, report))
 
     def _project_job(self, title: str, text: str, func, on_done):
-        from .workers import Worker
+        from .workers import Worker, while_alive
 
         if self.project_worker is not None:
             raise PannsError("A backup or salvage is running; wait until it has finished.")
@@ -950,7 +950,7 @@ class MainWindow(QMainWindow):
         progress.setWindowModality(Qt.WindowModality.WindowModal)
         worker = Worker(func)
         progress.canceled.connect(worker.cancel)
-        worker.returned.connect(on_done)
+        worker.returned.connect(while_alive(self, lambda _window, result: on_done(result)))
         worker.errored.connect(self.show_error)
         worker.finished.connect(progress.close)
         worker.finished.connect(progress.deleteLater)

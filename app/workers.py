@@ -161,6 +161,26 @@ class Worker:
                 signals.yielded.emit(value)
 
 
+def while_alive(owner: QObject, func: Callable) -> Callable:
+    """``func`` as a slot that does nothing once ``owner`` is gone.
+
+    A worker's answer is queued to the Qt thread and can arrive after the window that
+    asked for it was closed. PySide drops queued calls to a destroyed object's bound
+    methods, but not to a lambda or closure, whose widgets would then raise inside the
+    event loop. Holding ``owner`` weakly also keeps the connection from keeping it alive.
+    """
+    import shiboken6
+
+    ref = weakref.ref(owner)
+
+    def slot(*args: Any) -> None:
+        alive = ref()
+        if alive is not None and shiboken6.isValid(alive):
+            func(alive, *args)
+
+    return slot
+
+
 def active_workers() -> list[Worker]:
     with _LOCK:
         return list(_ACTIVE)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from panns_core.errors import PannsError
 
-from ..workers import Worker
+from ..workers import Worker, while_alive
 
 COLUMNS = ("Model", "Architecture", "Rate", "mAP", "Size", "State")
 
@@ -161,10 +161,15 @@ class ModelManagerDialog(QDialog):
 
         self.worker = Worker(job)
         self.worker.cancel_event = cancel
-        self.worker.returned.connect(lambda record: self._done(f"Installed {record.name}."))
+        self.worker.returned.connect(
+            while_alive(self, lambda dialog, record: dialog._done(f"Installed {record.name}."))
+        )
         self.worker.errored.connect(self._failed)
-        self.worker.aborted.connect(lambda: self._done("Download cancelled; run it again to "
-                                                       "resume."))
+        self.worker.aborted.connect(
+            while_alive(
+                self, lambda dialog: dialog._done("Download cancelled; run it again to resume.")
+            )
+        )
         self.worker.finished.connect(self._finished)
         self.progress.setValue(0)
         self.progress.setFormat(f"{name}: starting…")

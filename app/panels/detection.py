@@ -11,7 +11,6 @@ already computed (no model run); consecutive changes fold into one undo step.
 from __future__ import annotations
 
 import logging
-import weakref
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -34,7 +33,7 @@ from PySide6.QtWidgets import (
 from panns_core.labels import split_label_list
 
 from ..model import Document
-from ..workers import Worker
+from ..workers import Worker, while_alive
 from . import RIGHT, Panel
 
 log = logging.getLogger(__name__)
@@ -292,13 +291,9 @@ class DetectionPanel(QWidget):
         if spec is None and self.model_combo.currentData() is None:
             return  # no model installed
         worker = Worker(model_calibration, spec)
-        panel = weakref.ref(self)  # the worker's signals must not keep the panel alive
-
-        def known(params, spec=spec) -> None:
-            if (alive := panel()) is not None:
-                alive._model_params_known(spec, params)
-
-        worker.returned.connect(known)
+        worker.returned.connect(
+            while_alive(self, lambda panel, params: panel._model_params_known(spec, params))
+        )
         worker.errored.connect(lambda error: log.debug("calibration not read: %s", error))
         worker.finished.connect(self._calibration_done)
         self._calibration_worker = worker
