@@ -365,3 +365,83 @@ def test_channel_option_listens_to_one_channel(checkpoint, recordings, tmp_path,
     assert main(["detect", str(tmp_path / "stereo.wav"), "--channel", "3", *common]) == 1
     err = capsys.readouterr().err
     assert "stereo.wav" in err and "channel" in err.lower() and "Traceback" not in err
+
+
+def _detect_in_a_fresh_process(argv: list[str]) -> tuple[str, bool]:
+    """Run ``panns-sed`` in a new Python (this one has torch loaded); (stderr, whether
+    torch was imported)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys; from panns_core.cli import main; rc = main(sys.argv[1:]); "
+            "print('TORCH', 'torch' in sys.modules, file=sys.stderr); sys.exit(rc)")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", code, *argv], env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stderr, "TORCH True" in done.stderr
+
+
+@pytest.mark.parametrize("installed", [False, True], ids=["checkpoint file", "installed"])
+def test_a_model_that_ran_here_before_runs_without_torch(checkpoint, recordings, tmp_path,
+                                                         capsys, installed):  # fmt: skip
+    """The first run exports and verifies the graph and compiles the detector; the next
+    process loads neither torch nor the checkpoint, and writes the same events, scores
+    and calibrated post-processing."""
+    from panns_core.detection import compiled
+
+    spec = str(checkpoint)
+    if installed:
+        assert main(["models", "import", spec, "--name", "tiny-birds"]) == 0
+        spec = "tiny-birds"
+    common = [str(recordings / "a.wav"), "--model", spec, "--device", "cpu", "--threads", "1",
+              "--threshold", "0.05", "--no-cache"]  # fmt: skip
+    assert compiled.load(spec, "cpu") is None  # never ran here
+    assert main(["detect", *common, "--out", str(tmp_path / "torch.tsv"),
+                 "--scores-out", str(tmp_path / "torch")]) == 0  # fmt: skip
+    found = compiled.load(spec, "cpu")
+    assert found is not None and found.labels == tuple(TINY_LABELS)
+    assert compiled.load(spec, "cuda") is None  # a GPU asked for: torch decides
+    capsys.readouterr()
+
+    err, torch_loaded = _detect_in_a_fresh_process(
+        ["detect", *common, "--out", str(tmp_path / "graph.tsv"),
+         "--scores-out", str(tmp_path / "graph")])  # fmt: skip
+    assert not torch_loaded, err
+    assert "post-processing" in err
+    assert (tmp_path / "graph.tsv").read_text() == (tmp_path / "torch.tsv").read_text()
+    (a,), (b,) = (tmp_path / "torch").iterdir(), (tmp_path / "graph").iterdir()
+    assert a.read_text() == b.read_text()
+    assert len(pd.read_csv(tmp_path / "graph.tsv", sep="\t")) > 0
+
+
+def test_a_changed_checkpoint_is_never_served_from_the_compiled_cache(checkpoint, tmp_path,
+                                                                      recordings):  # fmt: skip
+    """Same path, new weights: the index keys files by size and modification time, so the
+    torch path runs (and compiles the new weights)."""
+    import os
+
+    from panns_core.detection import compiled
+    from panns_core.hub.checkpoints import save_checkpoint
+    from panns_core.models import FEATURES_32K
+
+    path = tmp_path / "mine.pth"
+    ids: list[str] = []
+    for scale in (1.0, 0.5):
+        model = deterministic_model(TINY, len(TINY_LABELS))  # registered by `checkpoint`
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.mul_(scale)
+        save_checkpoint(path, model, architecture=TINY, feature_config=FEATURES_32K,
+                        labels=TINY_LABELS)  # fmt: skip
+        os.utime(path, ns=(10**18 + len(ids), 10**18 + len(ids)))
+        assert compiled.load(str(path), "cpu") is None
+        assert main(["detect", str(recordings / "a.wav"), "--model", str(path),
+                     "--device", "cpu", "--quiet"]) == 0  # fmt: skip
+        found = compiled.load(str(path), "cpu")
+        assert found is not None
+        ids.append(found.model_id)
+    assert ids[0] != ids[1]

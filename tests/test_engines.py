@@ -109,6 +109,34 @@ def test_detect_through_onnxruntime_equals_torch(tiny, app_home) -> None:
     assert np.abs(auto.framewise(0.01) - single).max() <= TOLERANCE
 
 
+def test_the_engine_gives_its_memory_back_after_each_recording(tiny, app_home,
+                                                               monkeypatch) -> None:  # fmt: skip
+    """ONNX Runtime keeps an arena of activations between windows (faster); detection
+    gives it back after each recording, whether it ran to the end or was abandoned, and
+    the next recording's scores are the same as before the give-back."""
+    from panns_core.detection.inference import iter_detect
+
+    released: list[int] = []
+    original = OrtEngine.release
+
+    def spy(self) -> None:
+        released.append(1)
+        original(self)
+
+    monkeypatch.setattr(OrtEngine, "release", spy)
+    engine = OrtEngine(tiny)
+    x = scene(23.0, seed=5)
+    first = detect(x, tiny, engine=engine, body_seconds=5.12)
+    assert released == [1]
+    chunks = iter_detect(x, tiny, engine=engine, body_seconds=5.12)
+    next(chunks)
+    chunks.close()  # the user stopped after the first window
+    assert released == [1, 1]
+    again = detect(x, tiny, engine=engine, body_seconds=5.12)
+    assert released == [1, 1, 1]
+    assert np.array_equal(first.probabilities, again.probabilities)
+
+
 def test_front_end_equals_the_models(tiny) -> None:
     front = LogMel(tiny.module)
     for seconds in (0.05, 0.3, 1.0, 7.3):

@@ -311,10 +311,16 @@ def run(args: argparse.Namespace) -> int:
     from ..events import EVENT_COLUMNS, make_events
     from ..hub.resolve import load_detector
 
-    if not on_ray:
-        set_threads(args.threads)
-    device = choose_device(args.device)  # a bad --device fails before the model loads
-    detector = load_detector(args.model, device="cpu" if on_ray else device)
+    engine = "auto"
+    compiled = None if on_ray or args.fast or per_file else _compiled(args)
+    if compiled is not None:  # this model ran here before: no torch, no checkpoint
+        detector, engine = compiled
+        device = "cpu"
+    else:
+        if not on_ray:
+            set_threads(args.threads)
+        device = choose_device(args.device)  # a bad --device fails before the model loads
+        detector = load_detector(args.model, device="cpu" if on_ray else device)
     model_id = detector.model_id
     calibrated = getattr(detector, "postprocess", None)
     params = _params(args, list(detector.labels), calibrated)
@@ -369,6 +375,7 @@ def run(args: argparse.Namespace) -> int:
                     body_seconds=args.chunk_seconds,
                     progress=progress,
                     cache=not args.no_cache,
+                    engine=engine,
                 )
                 if args.scores_out:
                     scores.write_tsv(Path(args.scores_out) / f"{flat_name(job.recording)}.tsv")
@@ -407,6 +414,27 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {path}: {message}", file=sys.stderr)
         return 1
     return 0
+
+
+def _compiled(args: argparse.Namespace):
+    """(compiled detector, its onnxruntime engine) when the model's verified graph is
+    cached for this CPU and nothing asks for torch; else None (the torch path)."""
+    from ..detection import compiled
+
+    if args.threads is not None and args.threads < 1:
+        return None  # the torch path says what is wrong
+    found = compiled.load(args.model, args.device)
+    if found is None:
+        return None
+    from ..detection.onnx_engine import OrtEngine
+
+    try:
+        return found, OrtEngine.from_compiled(found, threads=args.threads)
+    except Exception as error:  # a damaged cache: the torch path exports it again
+        import logging
+
+        logging.getLogger(__name__).debug("compiled detector unusable: %s", error)
+        return None
 
 
 def _run_results(args: argparse.Namespace, jobs: list[Job], failures: list[tuple[str, str]],

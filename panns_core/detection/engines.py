@@ -59,6 +59,10 @@ class Engine(Protocol):
         """(probabilities, segment embeddings (batch, segments, dim)) of one forward pass."""
         ...
 
+    def release(self) -> None:
+        """Give back memory kept between windows, at the end of a recording."""
+        ...
+
 
 class TorchEngine:
     """The torch module itself (fp32, autocast bf16/fp16, or its int8 copy)."""
@@ -97,6 +101,10 @@ class TorchEngine:
         """Probabilities and ``segment_embedding`` of the same forward pass."""
         probs, embedding = self._forward(waves, True)
         return probs, embedding
+
+    def release(self) -> None:
+        """Nothing to give back: torch's CPU allocator frees as it goes, and its CUDA
+        cache is kept for the next recording on purpose."""
 
     def _forward(self, waves: np.ndarray, with_embedding: bool) -> tuple[np.ndarray, Any]:
         import torch

@@ -16,8 +16,10 @@ they exist (for a GUI to draw); :func:`detect` assembles them into :class:`Score
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,8 @@ import numpy as np
 from ..cancel import CancelToken
 from ..errors import AudioError, Cancelled
 from .scores import ScoreCache, Scores
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -141,7 +145,7 @@ class ChunkPlan:
         body_seconds: float,
         context_seconds: float = DEFAULT_CONTEXT_SECONDS,
     ) -> ChunkPlan:
-        rate = model.feature_config.sample_rate
+        rate = model.sample_rate
         seg = int(model.segment_samples)
         context = math.ceil(round(context_seconds * rate) / seg)
         body = max(1, math.ceil(round(body_seconds * rate) / seg))
@@ -185,7 +189,7 @@ def _source_windows(
     channel: int | None, first: int = 0,
 ) -> tuple[Iterator[tuple[int, np.ndarray, bool]], int]:
     """(windows, estimated total samples at the model rate)."""
-    rate = model.feature_config.sample_rate
+    rate = model.sample_rate
     if isinstance(source, np.ndarray):
         samples = np.asarray(source, dtype=np.float32)
         if samples.ndim == 2:  # (samples, channels) like soundfile
@@ -272,10 +276,10 @@ def iter_detect(
     from .device import choose_device
     from .engines import select_engine
 
-    dev = choose_device(device)
     detector.require_sed()
     runner = engine if not isinstance(engine, str) else select_engine(
-        detector, dev, fast=fast, precision=_check_precision(precision), engine=engine
+        detector, choose_device(device), fast=fast, precision=_check_precision(precision),
+        engine=engine,
     )  # fmt: skip
     plan = ChunkPlan.for_model(
         detector,
@@ -326,6 +330,20 @@ def iter_detect(
             yield chunk
         del probs, embedded
 
+    try:
+        yield from _run_windows(source_windows, run, batch_size, remaining, seg)
+    finally:  # done, failed, cancelled or abandoned: the engine's working memory goes back
+        release = getattr(runner, "release", None)
+        if release is not None:
+            try:
+                release()
+            except Exception:  # memory not given back is no reason to fail a detection
+                log.debug("the engine's memory was not released", exc_info=True)
+
+
+def _run_windows(source_windows, run, batch_size: int, remaining: int | None,
+                 seg: int) -> Iterator[ChunkScores]:  # fmt: skip
+    """Batch the windows and run them (``remaining``: windows of a piece, or None)."""
     pending: list[tuple[int, np.ndarray, bool]] = []
     for offset, window, last in source_windows:
         if offset % seg:
@@ -374,13 +392,13 @@ def detect(
     :class:`ScoreCache`) reuses and stores scores keyed by the file's sha256, the model
     id and the precision. Labels and model id are the detector's.
     """
-    import torch
-
     from .device import choose_device, set_threads
     from .engines import fast_precision
 
-    set_threads(threads)
-    dev = choose_device(device)
+    if threads is not None:
+        set_threads(threads)
+    # a built engine knows where it runs (a compiled detector's never imports torch)
+    dev = choose_device(device) if isinstance(engine, str) else getattr(engine, "device", "cpu")
     detector.require_sed()
     model_id = detector.model_id
     if not isinstance(engine, str):
@@ -436,12 +454,25 @@ def detect(
     scores = assembly.scores(
         audio_hash=audio_hash,
         precision=precision,
-        metadata={"device": str(dev), "torch": torch.__version__, "engine": engine_name,
+        metadata={"device": str(dev), "torch": _torch_version(), "engine": engine_name,
                   **({"note": note} if note else {})},
     )
     if store is not None:
         store.put(scores)
     return scores
+
+
+def _torch_version() -> str | None:
+    """torch's version, without importing it when nothing did."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return str(torch.__version__)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch")
+    except PackageNotFoundError:  # pragma: no cover - torch is a dependency
+        return None
 
 
 def detect_single_pass(

@@ -191,3 +191,10 @@ class LiveDetector:
                 done = total
         except BaseException as error:  # reported to the reader, never lost silently
             self.error = error
+        finally:  # the engine's working memory goes back when listening stops
+            release = getattr(getattr(self.predictor, "engine", None), "release", None)
+            if release is not None:
+                try:
+                    release()
+                except Exception as error:  # a failed give-back must not hide the run's end
+                    self.error = self.error or error
