@@ -445,3 +445,24 @@ def test_a_changed_checkpoint_is_never_served_from_the_compiled_cache(checkpoint
         assert found is not None
         ids.append(found.model_id)
     assert ids[0] != ids[1]
+
+
+def test_fast_without_a_faster_path_runs_the_compiled_exact_engine(checkpoint, recordings,
+                                                                   tmp_path):  # fmt: skip
+    """--fast is never slower than exact: where the measured choice is exact, a later
+    process runs the compiled engine (no torch) and says so; where bf16 won, torch runs."""
+    from panns_core.detection import compiled
+    from panns_core.detection.engines import known_fast_choice
+
+    common = [str(recordings / "a.wav"), "--model", str(checkpoint), "--device", "cpu",
+              "--threads", "2", "--no-cache", "--fast",
+              "--out", str(tmp_path / "e.tsv")]  # fmt: skip
+    assert main(["detect", *common]) == 0  # exports, verifies, measures the fast path
+    found = compiled.load(str(checkpoint), "cpu")
+    choice = known_fast_choice(found, 2)
+    assert choice in ("fp32", "bf16")
+    err, torch_loaded = _detect_in_a_fresh_process(["detect", *common])
+    if choice == "fp32":
+        assert not torch_loaded and "no path faster than exact" in err, err
+    else:
+        assert torch_loaded, err

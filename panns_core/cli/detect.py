@@ -312,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
     from ..hub.resolve import load_detector
 
     engine = "auto"
-    compiled = None if on_ray or args.fast or per_file else _compiled(args)
+    compiled = None if on_ray or per_file else _compiled(args)
     if compiled is not None:  # this model ran here before: no torch, no checkpoint
         detector, engine = compiled
         device = "cpu"
@@ -426,15 +426,23 @@ def _compiled(args: argparse.Namespace):
     found = compiled.load(args.model, args.device)
     if found is None:
         return None
+    from ..detection.device import default_threads
+    from ..detection.engines import NOTHING_FASTER, known_fast_choice
     from ..detection.onnx_engine import OrtEngine
 
+    threads = args.threads or default_threads()
+    if args.fast and known_fast_choice(found, threads) != "fp32":
+        return None  # the fast path is measured, or faster than exact, with torch
     try:
-        return found, OrtEngine.from_compiled(found, threads=args.threads)
+        engine = OrtEngine.from_compiled(found, threads=threads)
     except Exception as error:  # a damaged cache: the torch path exports it again
         import logging
 
         logging.getLogger(__name__).debug("compiled detector unusable: %s", error)
         return None
+    if args.fast:  # measured before: nothing beats exact on this CPU (detect() says so)
+        engine.note = NOTHING_FASTER
+    return found, engine
 
 
 def _run_results(args: argparse.Namespace, jobs: list[Job], failures: list[tuple[str, str]],

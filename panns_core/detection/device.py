@@ -89,6 +89,21 @@ def set_threads(threads: int | None) -> int:
     return torch.get_num_threads()
 
 
+def torch_version() -> str | None:
+    """torch's version, without importing it when nothing did."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return str(torch.__version__)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch")
+    except PackageNotFoundError:  # pragma: no cover - torch is a dependency
+        return None
+
+
 def default_threads() -> int:
     """Cores this process may use (respects CPU affinity)."""
     try:

@@ -45,6 +45,7 @@ CONTEXT_SECONDS = 1.92  # = inference.DEFAULT_CONTEXT_SECONDS
 TORCH_CPU_GEOMETRY = {"fp32": (30.72, 1), "int8": (30.72, 1), "bf16": (20.48, 2)}
 TORCH_GPU_GEOMETRY = (10.24, 8)
 _LOCK = threading.Lock()
+NOTHING_FASTER = "this CPU has no path faster than exact here: running exact (fp32)"
 
 
 class Engine(Protocol):
@@ -175,7 +176,7 @@ def select_engine(
     if choice == "bf16":
         return TorchEngine(detector, dev, "bf16")
     chosen = exact_engine(detector, dev, engine)
-    chosen.note = "this CPU has no path faster than exact here: running exact (fp32)"
+    chosen.note = NOTHING_FASTER
     return chosen
 
 
@@ -209,7 +210,7 @@ def cpu_flags() -> list[str]:
 
 
 def _choice_key(detector: Detector, threads: int) -> str:
-    import torch
+    from .device import torch_version
 
     try:
         import onnxruntime
@@ -217,8 +218,23 @@ def _choice_key(detector: Detector, threads: int) -> str:
         ort = onnxruntime.__version__
     except ImportError:
         ort = "-"
-    return (f"{cpu_signature()}|{detector.architecture}|{threads}|torch{torch.__version__}"
+    return (f"{cpu_signature()}|{detector.architecture}|{threads}|torch{torch_version()}"
             f"|ort{ort}")  # fmt: skip
+
+
+def known_fast_choice(detector: Any, threads: int, engine: str = "auto") -> str | None:
+    """The fast path's precision measured before for this model's architecture, CPU,
+    thread count and versions ("fp32": nothing beats exact), or None: not measured."""
+    from .quantized import cpu_has_native_bf16
+
+    if not cpu_has_native_bf16():
+        return "fp32"
+    try:
+        known = json.loads(_choice_file().read_text())
+    except (OSError, ValueError):
+        return None
+    entry = known.get(_choice_key(detector, threads) + f"|{engine}")
+    return None if entry is None else str(entry.get("precision"))
 
 
 def _choice_file() -> Any:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -392,7 +391,7 @@ def detect(
     :class:`ScoreCache`) reuses and stores scores keyed by the file's sha256, the model
     id and the precision. Labels and model id are the detector's.
     """
-    from .device import choose_device, set_threads
+    from .device import choose_device, set_threads, torch_version
     from .engines import fast_precision
 
     if threads is not None:
@@ -454,25 +453,12 @@ def detect(
     scores = assembly.scores(
         audio_hash=audio_hash,
         precision=precision,
-        metadata={"device": str(dev), "torch": _torch_version(), "engine": engine_name,
+        metadata={"device": str(dev), "torch": torch_version(), "engine": engine_name,
                   **({"note": note} if note else {})},
     )
     if store is not None:
         store.put(scores)
     return scores
-
-
-def _torch_version() -> str | None:
-    """torch's version, without importing it when nothing did."""
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        return str(torch.__version__)
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("torch")
-    except PackageNotFoundError:  # pragma: no cover - torch is a dependency
-        return None
 
 
 def detect_single_pass(
