@@ -530,8 +530,8 @@ class MainWindow(QMainWindow):
         progress.setMinimumDuration(500)
         progress.setWindowModality(Qt.WindowModality.WindowModal)
         worker = Worker(add_files_job, store, files)
-        worker.progress.connect(lambda f, text: (progress.setValue(int(f * 1000)),
-                                                 progress.setLabelText(text)))
+        worker.progress.connect(while_alive(progress, lambda dialog, f, text: (
+            dialog.setValue(int(f * 1000)), dialog.setLabelText(text))))
         progress.canceled.connect(worker.cancel)
         worker.returned.connect(while_alive(self, lambda w, added: w._folder_added(folder, added)))
         worker.aborted.connect(while_alive(self, lambda w: w._folder_added(folder, None)))
