@@ -65,11 +65,14 @@ def _folder() -> Path:
 
 
 def bundle_path(model_id: str) -> Path:
-    """The compiled detector of ``model_id`` on this CPU."""
+    """The compiled detector of ``model_id`` on this CPU and onnxruntime version (a new
+    onnxruntime exports and verifies the graph again, through torch)."""
+    import onnxruntime
+
     from .engines import cpu_signature
 
     key = hashlib.sha256(model_id.encode()).hexdigest()[:20]
-    return _folder() / f"{key}-v{VERSION}-cpu{cpu_signature()}.npz"
+    return _folder() / f"{key}-v{VERSION}-ort{onnxruntime.__version__}-cpu{cpu_signature()}.npz"
 
 
 def _index_path() -> Path:
