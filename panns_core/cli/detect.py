@@ -408,12 +408,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"panns-sed: {len(events)} events in {len(succeeded)} file(s) with {model_id}.",
               file=sys.stderr)  # fmt: skip
-    if failures:
-        print(f"panns-sed: {len(failures)} file(s) failed:", file=sys.stderr)
-        for path, message in failures:
-            print(f"  {path}: {message}", file=sys.stderr)
-        return 1
-    return 0
+    return _report_failures(failures)
 
 
 def _compiled(args: argparse.Namespace):
@@ -486,9 +481,14 @@ def _run_results(args: argparse.Namespace, jobs: list[Job], failures: list[tuple
         print(f"panns-sed: {summary.describe()}; results in {results.root} "
               f"(manifest {results.manifest_path.name}, model {detector.model_id}).",
               file=sys.stderr)  # fmt: skip
-    if failures:
-        print(f"panns-sed: {len(failures)} file(s) failed:", file=sys.stderr)
-        for path, message in failures:
-            print(f"  {path}: {message}", file=sys.stderr)
-        return 1
-    return 0
+    return _report_failures(failures)
+
+
+def _report_failures(failures: list[tuple[str, str]]) -> int:
+    """List the files that failed (stderr); the exit code: 1 if any failed."""
+    if not failures:
+        return 0
+    print(f"panns-sed: {len(failures)} file(s) failed:", file=sys.stderr)
+    for path, message in failures:
+        print(f"  {path}: {message}", file=sys.stderr)
+    return 1
