@@ -337,3 +337,16 @@ def test_a_writer_waits_then_says_the_project_is_busy(good, tmp_path):
     store.apply(relabel([1], "waits"))  # once it is done, the write goes through
     assert store.event(1)["label"] == "waits"
     store.close()
+
+
+@pytest.mark.skipif(not hasattr(sqlite3.Connection, "setconfig"),
+                    reason="Python < 3.12 cannot set SQLite's defensive mode; the authorizer "
+                           "and trusted_schema=OFF guard the file there")  # fmt: skip
+def test_defensive_mode_is_on_where_python_can_set_it(good):
+    """Python 3.12+: SQLITE_DBCONFIG_DEFENSIVE is set on the project's connection, and it
+    acts (it refuses to turn the journal off, which would make a crash corrupt the file)."""
+    with ProjectStore(good, create=False) as store:
+        con = store._con
+        assert con.getconfig(sqlite3.SQLITE_DBCONFIG_DEFENSIVE)
+        before = con.execute("PRAGMA journal_mode").fetchone()[0]
+        assert con.execute("PRAGMA journal_mode = OFF").fetchone()[0] == before != "off"
