@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
     )
     model.add_argument("--threads", type=int,
-                       help="CPU threads for torch (default: all cores; on Ray: per worker, "
+                       help="CPU threads for detection (default: all cores; on Ray: per worker, "
                             "default 1)")  # fmt: skip
     model.add_argument("--channel", type=int, metavar="N",
                        help="listen to channel N (from 1) of multichannel files "
@@ -65,9 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument(
         "--fast",
         action="store_true",
-        help="reduced precision: fp16 on GPU, bf16 on CPUs with native bf16, int8 "
-        "convolutions on other CPUs; about 2-3x faster, probabilities differ by up to "
-        "~0.1 (measured in benchmarks/README.md); default is exact fp32",
+        help="reduced precision where it is faster: fp16 on GPU, bf16 on CPUs with native "
+        "bf16 where it measured faster than exact (once, cached); elsewhere says so and "
+        "runs exact (benchmarks/README.md); default is exact fp32",
     )
     model.add_argument("--batch-size", type=int, help="chunks per forward pass")
     model.add_argument(
