@@ -115,7 +115,6 @@ def save(detector: Any, graph: Path, front_end: dict) -> Path:
         "segment_samples": int(detector.segment_samples),
         "min_samples": int(detector.min_samples),
         "graph": graph.name,
-        "path": None if detector.path is None else str(detector.path),
         "postprocess": postprocess,
         "n_fft": int(front_end["n_fft"]),
         "hop": int(front_end["hop"]),

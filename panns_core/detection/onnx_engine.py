@@ -190,18 +190,21 @@ def cache_paths(detector: Detector) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     stem = (f"{detector.architecture}-{weights_key(detector)}-e{EXPORT_VERSION}"
             f"-ort{onnxruntime.__version__}")  # fmt: skip
+    path = folder / f"{stem}.onnx"
+    return path, record_path(path)
+
+
+def record_path(path: Path) -> Path:
+    """Where the verification of graph ``path`` on this CPU is recorded."""
     from .engines import cpu_signature
 
-    return folder / f"{stem}.onnx", folder / f"{stem}-cpu{cpu_signature()}.json"
+    return path.with_name(f"{path.stem}-cpu{cpu_signature()}.json")
 
 
 def verified(path: Path) -> bool:
     """True when the graph ``path`` was verified against torch on this CPU."""
-    from .engines import cpu_signature
-
-    record = path.with_name(f"{path.stem}-cpu{cpu_signature()}.json")
     try:
-        return json.loads(record.read_text()).get("ok") is True
+        return json.loads(record_path(path).read_text()).get("ok") is True
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -292,19 +295,27 @@ class OrtEngine:
         self.threads = max(1, int(threads))
         path, record = cache_paths(detector)
         self.path = path
+
+        def first_session() -> Any:  # once per graph and thread count in a process
+            fresh = not path.exists() or not record.exists()
+            if not path.exists():
+                export(detector, path)
+            session = self._session(ort, path)
+            if verify:
+                self._verify(session, record, fresh)
+                self._compile(detector, path)
+            return session
+
+        self.session = self._shared_session(first_session)
+
+    def _shared_session(self, make: Any) -> Any:
+        """The process's session of ``self.path`` at ``self.threads``, ``make()`` once."""
         with _LOCK:
-            key = (str(path), self.threads)
+            key = (str(self.path), self.threads)
             session = _SESSIONS.get(key)
             if session is None:
-                fresh = not path.exists() or not record.exists()
-                if not path.exists():
-                    export(detector, path)
-                session = self._session(ort, path)
-                if verify:
-                    self._verify(session, record, fresh)
-                    self._compile(detector, path)
-                _SESSIONS[key] = session
-        self.session = session
+                session = _SESSIONS[key] = make()
+        return session
 
     @classmethod
     def from_compiled(cls, compiled: Any, *, threads: int | None = None) -> OrtEngine:
@@ -319,12 +330,7 @@ class OrtEngine:
         self.front_end = LogMel(state=compiled.front_end)
         self.threads = max(1, int(threads or default_threads()))
         self.path = compiled.graph
-        with _LOCK:
-            key = (str(self.path), self.threads)
-            session = _SESSIONS.get(key)
-            if session is None:
-                session = _SESSIONS[key] = self._session(ort, self.path)
-        self.session = session
+        self.session = self._shared_session(lambda: self._session(ort, self.path))
         return self
 
     def _compile(self, detector: Detector, path: Path) -> None:
