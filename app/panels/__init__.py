@@ -41,6 +41,19 @@ class Panel:
     width: int | None = None
 
 
+def in_front(window: Any, name: str, action: Callable[[], None]) -> Callable[[], None]:
+    """``action`` run after bringing dock ``name`` to the front (a menu entry that works
+    in a hidden or tabbed-away dock)."""
+
+    def run() -> None:
+        dock = window.docks[name]
+        dock.show()
+        dock.raise_()
+        action()
+
+    return run
+
+
 def _panels() -> list[Panel]:
     from . import detection, events_table, recordings, review, search, training
     from .recording import controller as recording

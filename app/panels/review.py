@@ -30,7 +30,7 @@ from panns_core import events as ev
 from ..model import Document
 from ..views import theme
 from ..views.base import format_time
-from . import RIGHT, Panel
+from . import RIGHT, Panel, in_front
 
 KEYS = {"accept": "A", "reject": "R", "skip": "S", "back": "B"}
 
@@ -336,14 +336,8 @@ def _create(window) -> ReviewPanel:
 
 
 def _add_actions(window, panel: ReviewPanel) -> None:
-    dock = window.docks["review"]
-
-    def start_review():
-        dock.show()
-        dock.raise_()
-        panel.toggle()
-
-    window.add_action("Edit", "Re&view proposed events", start_review, "Ctrl+R",
+    window.add_action("Edit", "Re&view proposed events", in_front(window, "review", panel.toggle),
+                      "Ctrl+R",
                       tip="Step through the proposals, most uncertain first: A accept, "
                           "R reject, S skip, B back")
 

@@ -41,7 +41,7 @@ from panns_core.errors import PannsError
 from ..model import Document
 from ..views.base import format_time
 from ..workers import Worker
-from . import BOTTOM, Panel
+from . import BOTTOM, Panel, in_front
 
 TOP = 50
 THUMB = QSize(96, 36)
@@ -535,14 +535,8 @@ def _create(window) -> SearchPanel:
 
 
 def _add_actions(window, panel: SearchPanel) -> None:
-    dock = window.docks["search"]
-
-    def find():
-        dock.show()
-        dock.raise_()
-        panel.find_similar()
-
-    window.add_action("Edit", "&Find similar", find, "Ctrl+Shift+F",
+    window.add_action("Edit", "&Find similar", in_front(window, "search", panel.find_similar),
+                      "Ctrl+Shift+F",
                       tip="Search all recordings for windows like the selected event or "
                           "time range")  # fmt: skip
 
