@@ -112,6 +112,10 @@ def summarise(results: dict, reference: pd.DataFrame, estimated: pd.DataFrame) -
         entry.pop("substitution_rate", None)
         entry["n_ref"] = int((reference["label"] == label).sum())
         entry["n_sys"] = int((estimated["label"] == label).sum())
+        if entry["n_ref"] == 0:  # rates per reference event are undefined, not (I / eps)
+            for key in ERROR_RATE_KEYS:
+                if key in entry:
+                    entry[key] = None
         class_wise[label] = entry
     macro = one(results["class_wise_average"])
     return {
