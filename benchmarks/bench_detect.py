@@ -97,26 +97,6 @@ def events_of(probs: np.ndarray, duration: float, threshold: float):
     return find_events(scores, PostprocessParams(threshold=threshold))
 
 
-def event_match(ref, got, tolerance: float = 0.32) -> float:
-    """Share of events (of the larger set) matched one-to-one: same label, onset and
-    offset within ``tolerance`` seconds (one segment)."""
-    if not len(ref) and not len(got):
-        return 1.0
-    matched = 0
-    for label, group in ref.groupby("label"):
-        candidates = got[got["label"] == label]
-        used = np.zeros(len(candidates), bool)
-        on, off = candidates["onset"].to_numpy(), candidates["offset"].to_numpy()
-        for row in group.itertuples():
-            ok = (~used) & (np.abs(on - row.onset) <= tolerance) & (
-                np.abs(off - row.offset) <= tolerance
-            )
-            if ok.any():
-                used[np.flatnonzero(ok)[0]] = True
-                matched += 1
-    return matched / max(len(ref), len(got))
-
-
 # -- one timed process ----------------------------------------------------------------------
 def timed(cmd: list[str], env: dict) -> dict:
     """Wall time, CPU time and peak RSS of one child process (its own, via wait4)."""
@@ -272,6 +252,8 @@ def compare(work: Path, minutes: float, results: dict) -> None:
     base = np.load(base_file)
     threshold = float(np.quantile(base, 0.99))  # ~1% of (segment, class) cells active
     ref_events = events_of(base, len(base) * 0.32, threshold)
+    from panns_core.detection.int8_graph import event_match
+
     agreement = results.setdefault("agreement", {})
     for mode in ("exact", "fast"):
         path = work / f"{mode}_{minutes:g}.npy"

@@ -116,8 +116,7 @@ def measure(model, files: list[Path], labels: list[str] | None) -> dict:
     from panns_core.hub.detector import Detector
 
     sys.path.insert(0, str(HERE))
-    from bench_detect import event_match
-
+    from panns_core.detection.int8_graph import event_match
     from panns_core.detection.postprocess import PostprocessParams, find_events
 
     t0 = time.perf_counter()

@@ -200,23 +200,45 @@ def test_fast_path_is_measured_once_and_cached(tiny, app_home, monkeypatch) -> N
 
     monkeypatch.setattr(engines, "measure_throughput", counting)
     first = engines.fast_cpu_choice(tiny)
-    assert first in ("bf16", "fp32") and sorted(calls) == ["bf16", "fp32"]
-    assert engines.fast_cpu_choice(tiny) == first and len(calls) == 2  # cached
+    measured = sorted(calls)
+    assert first in ("bf16", "int8", "fp32") and "fp32" in measured
+    # every candidate that kept the events was timed; the others were refused and say why
+    entry = next(iter(json.loads(engines._choice_file().read_text()).values()))
+    assert sorted(set(measured) - {"fp32"}) == sorted(set(entry["speeds_x_realtime"]) - {"exact"})
+    assert set(measured) | set(entry["refused"]) == {"fp32", "bf16", "int8"}
+    assert engines.fast_cpu_choice(tiny) == first and len(calls) == len(measured)  # cached
     chosen = select_engine(tiny, "cpu", fast=True)
     assert chosen.precision == first
     if first == "fp32":  # nothing faster: the fast path says so and runs exact
         assert "exact" in chosen.note
 
 
-def test_fast_path_without_native_bf16_runs_exact(tiny, app_home, monkeypatch) -> None:
+def test_fast_path_without_native_bf16_measures_int8_only(tiny, app_home, monkeypatch) -> None:
     from panns_core.detection import quantized
 
     monkeypatch.setattr(quantized, "cpu_has_native_bf16", lambda: False)
+    calls = []
+    real = engines.measure_throughput
+    monkeypatch.setattr(engines, "measure_throughput",
+                        lambda engine, *a: calls.append(engine.precision) or real(engine, *a))
     chosen = select_engine(tiny, "cpu", fast=True)
-    assert chosen.precision == "fp32" and "exact" in chosen.note
-    assert isinstance(chosen, OrtEngine)
-    forced = select_engine(tiny, "cpu", precision="int8")  # still there when asked for
-    assert isinstance(forced, TorchEngine) and forced.precision == "int8"
+    assert "bf16" not in calls and isinstance(chosen, OrtEngine)
+    assert chosen.precision in ("fp32", "int8")
+    if chosen.precision == "fp32":
+        assert "exact" in chosen.note
+    forced = select_engine(tiny, "cpu", precision="int8")  # asked for: ONNX Runtime's int8
+    assert isinstance(forced, OrtEngine) and forced.precision == "int8"
+    assert isinstance(select_engine(tiny, "cpu", precision="int8", engine="torch"), TorchEngine)
+
+
+def test_fast_path_without_any_candidate_runs_exact(tiny, app_home, monkeypatch) -> None:
+    from panns_core.detection import quantized
+
+    monkeypatch.setattr(quantized, "cpu_has_native_bf16", lambda: False)
+    chosen = select_engine(tiny, "cpu", fast=True, engine="torch")
+    assert isinstance(chosen, TorchEngine) and chosen.precision == "fp32"
+    assert "exact" in chosen.note
+    assert engines.known_fast_choice(tiny, 2, "torch") == "fp32"
 
 
 def test_live_detection_uses_the_same_engine(tiny, app_home) -> None:

@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 @pytest.mark.slow
 def test_int8_events_match_fp32_on_a_trained_model(tmp_path) -> None:
     import torch
-    from bench_detect import event_match
 
     from panns_core.detection.inference import detect
+    from panns_core.detection.int8_graph import event_match
     from panns_core.detection.postprocess import PostprocessParams, find_events
     from panns_core.detection.quantized import cpu_has_native_bf16
     from panns_core.hub.resolve import load_detector

@@ -426,16 +426,24 @@ def _compiled(args: argparse.Namespace):
     from ..detection.onnx_engine import OrtEngine
 
     threads = args.threads or default_threads()
-    if args.fast and known_fast_choice(found, threads) != "fp32":
-        return None  # the fast path is measured, or faster than exact, with torch
+    choice = known_fast_choice(found, threads) if args.fast else "fp32"
+    graph = None
+    if choice == "int8":  # measured the fastest, and its events were checked
+        from ..detection import int8_graph
+
+        graph = int8_graph.int8_path(found.graph)
+        if int8_graph.accepted(found.graph) is not True or not graph.exists():
+            return None
+    elif choice != "fp32":
+        return None  # not measured yet, or bf16 won: torch measures or runs it
     try:
-        engine = OrtEngine.from_compiled(found, threads=threads)
+        engine = OrtEngine.from_compiled(found, threads=threads, graph=graph, precision=choice)
     except Exception as error:  # a damaged cache: the torch path exports it again
         import logging
 
         logging.getLogger(__name__).debug("compiled detector unusable: %s", error)
         return None
-    if args.fast:  # measured before: nothing beats exact on this CPU (detect() says so)
+    if args.fast and choice == "fp32":  # measured: nothing beats exact here (detect() says so)
         engine.note = NOTHING_FASTER
     return found, engine
 

@@ -1,7 +1,8 @@
 """Compute device choice (cuda, then mps, then cpu), thread count and the fast path.
 
-The fast path is opt-in (:func:`fast_mode`): fp16 autocast on CUDA and MPS, bf16
-autocast on CPUs with native bf16 where it measures faster than exact; exact elsewhere.
+The fast path is opt-in (:func:`fast_mode`): fp16 autocast on CUDA and MPS; on the CPU
+int8 (ONNX Runtime) or bf16 autocast where one measures faster than exact and keeps the
+events; exact elsewhere.
 Which engine runs: :mod:`panns_core.detection.engines`.
 """
 
@@ -113,13 +114,12 @@ def default_threads() -> int:
 
 
 def fast_mode(device: torch.device, fast: bool, model: Any = None) -> str:
-    """The precision a run uses: "fp32" (exact), or the fast path's "bf16" or "fp16".
+    """The precision a run uses: "fp32" (exact), or the fast path's "int8", "bf16" or
+    "fp16".
 
-    CUDA and MPS: fp16 autocast. CPU: bf16 autocast where bf16 is native (AVX512-BF16,
-    AMX) and measured faster than the exact engine on this CPU
-    (:func:`panns_core.detection.engines.fast_cpu_choice`, cached; before the first
-    measurement bf16 is assumed); elsewhere exact fp32, as nothing measured faster keeps
-    the events (int8 is only used when forced).
+    CUDA and MPS: fp16 autocast. CPU: what :func:`panns_core.detection.engines.fast_cpu_choice`
+    measured fastest among the candidates that keep the events (cached); before the
+    first measurement bf16 where it is native, else exact.
     """
     if not fast:
         return "fp32"
@@ -128,10 +128,8 @@ def fast_mode(device: torch.device, fast: bool, model: Any = None) -> str:
     from .engines import cached_fast_precision
     from .quantized import cpu_has_native_bf16
 
-    if not cpu_has_native_bf16():
-        return "fp32"
     known = cached_fast_precision(getattr(model, "arch_name", None) if model else None)
-    return known or "bf16"
+    return known or ("bf16" if cpu_has_native_bf16() else "fp32")
 
 
 def precision_name(device: torch.device, fast: bool, model: Any = None) -> str:

@@ -7,13 +7,14 @@ suits it (``body_seconds``, ``batch_size``) and the ``precision`` stored with th
 - **Exact** (fp32): on the CPU, :class:`~.onnx_engine.OrtEngine` (ONNX Runtime, about twice
   torch's speed, equal to ~1e-6) where onnxruntime is installed and the model is a PANNs
   SED model without the Wavegram branch; otherwise torch. CUDA and MPS: torch.
-- **Fast**: fp16 autocast on CUDA and MPS. On the CPU the candidates are the exact engine
-  and, where bf16 is native (AVX512-BF16, AMX), torch bf16 autocast over batches of short
-  windows; the faster one on this CPU is measured once (a few seconds) and cached in
-  ``cache_dir()/engines``. int8 is not a candidate: on a CNN14 with real probabilities its
-  events agree only 83-88% with fp32 (benchmarks/README.md); it stays available as a
-  forced ``precision="int8"``. When nothing beats exact, the fast path says so
-  (:attr:`Engine.note`) and runs exact.
+- **Fast**: fp16 autocast on CUDA and MPS. On the CPU the candidates are the exact
+  engine, ONNX Runtime's int8 form of its graph (:mod:`.int8_graph`), and, where bf16 is
+  native (AVX512-BF16, AMX), torch bf16 autocast over batches of short windows. A
+  candidate is only timed if its events on check audio agree >= 99% with exact; the
+  fastest is measured once (a few seconds) and cached in ``cache_dir()/engines``. When
+  nothing beats exact by 10%, the fast path says so (:attr:`Engine.note`) and runs exact.
+  ``precision="int8"`` forces ONNX Runtime's int8 (torch's quantized model with
+  ``engine="torch"`` or without onnxruntime).
 
 Training, CUDA and MPS stay on torch.
 """
@@ -168,6 +169,10 @@ def select_engine(
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     if precision == "fp32" or (precision is None and not fast):
         return exact_engine(detector, dev, engine)
+    if precision == "int8" and dev.type == "cpu" and engine != "torch":
+        int8 = int8_ort_engine(exact_engine(detector, dev, engine), checked=False)
+        if int8 is not None:
+            return int8
     if precision is not None:
         return TorchEngine(detector, dev, precision)
     if dev.type != "cpu":
@@ -176,8 +181,29 @@ def select_engine(
     if choice == "bf16":
         return TorchEngine(detector, dev, "bf16")
     chosen = exact_engine(detector, dev, engine)
+    if choice == "int8":
+        int8 = int8_ort_engine(chosen)
+        if int8 is not None:
+            return int8
     chosen.note = NOTHING_FASTER
     return chosen
+
+
+def int8_ort_engine(exact: Engine, *, checked: bool = True) -> Engine | None:
+    """The int8 form of an ONNX Runtime exact engine (:mod:`.int8_graph`): None where the
+    exact engine is not ONNX Runtime's or (``checked``) the int8 graph lost events."""
+    from . import int8_graph
+    from .onnx_engine import OrtEngine
+
+    if not isinstance(exact, OrtEngine):
+        return None
+    if checked:
+        graph = int8_graph.build(exact)
+    else:
+        graph = int8_graph.int8_path(exact.path)
+        if not graph.exists():
+            int8_graph.quantize_for(exact)
+    return None if graph is None else OrtEngine.variant(exact, graph, "int8")
 
 
 # -- the fast path on this CPU, measured once ---------------------------------------------
@@ -225,9 +251,7 @@ def _choice_key(detector: Detector, threads: int) -> str:
 def known_fast_choice(detector: Any, threads: int, engine: str = "auto") -> str | None:
     """The fast path's precision measured before for this model's architecture, CPU,
     thread count and versions ("fp32": nothing beats exact), or None: not measured."""
-    from .quantized import cpu_has_native_bf16
-
-    if not cpu_has_native_bf16():
+    if not _has_candidates(engine):
         return "fp32"
     try:
         known = json.loads(_choice_file().read_text())
@@ -235,6 +259,15 @@ def known_fast_choice(detector: Any, threads: int, engine: str = "auto") -> str 
         return None
     entry = known.get(_choice_key(detector, threads) + f"|{engine}")
     return None if entry is None else str(entry.get("precision"))
+
+
+def _has_candidates(engine: str) -> bool:
+    """Whether anything could beat exact on this CPU: int8 through ONNX Runtime, or bf16
+    where it is native (elsewhere bf16 autocast is ~10x slower)."""
+    from . import onnx_engine
+    from .quantized import cpu_has_native_bf16
+
+    return cpu_has_native_bf16() or (engine != "torch" and onnx_engine.available())
 
 
 def _choice_file() -> Any:
@@ -260,16 +293,19 @@ def measure_throughput(engine: Engine, sample_rate: int, segment_samples: int) -
 
 
 def fast_cpu_choice(detector: Detector, engine: str = "auto", *, remeasure: bool = False) -> str:
-    """"bf16" where bf16 autocast beats the exact engine on this CPU, else "fp32".
+    """The fastest CPU path that keeps the model's events: "int8" (ONNX Runtime),
+    "bf16" (torch autocast, where native), or "fp32" when neither beats exact by 10%.
 
-    Measured once per (CPU, architecture, threads, torch and onnxruntime versions) and
-    cached; only CPUs with native bf16 are measured (elsewhere bf16 is ~10x slower).
+    A candidate runs only if its events on the check audio agree >= 99% with exact
+    (:func:`.int8_graph.agreement`). Measured once per (CPU, architecture, threads, torch
+    and onnxruntime versions) and cached with what was measured.
     """
     import torch
 
+    from . import int8_graph
     from .quantized import cpu_has_native_bf16
 
-    if not cpu_has_native_bf16():
+    if not _has_candidates(engine):
         return "fp32"
     threads = torch.get_num_threads()
     key = _choice_key(detector, threads) + f"|{engine}"
@@ -283,19 +319,44 @@ def fast_cpu_choice(detector: Detector, engine: str = "auto", *, remeasure: bool
             return str(known[key]["precision"])
         cpu = torch.device("cpu")
         exact = exact_engine(detector, cpu, engine)
-        bf16 = TorchEngine(detector, cpu, "bf16")
         rate, seg = detector.sample_rate, detector.segment_samples
-        speeds = {}
-        for name, candidate in (("exact", exact), ("bf16", bf16)):
+        candidates: dict[str, Engine] = {}
+        refused: dict[str, Any] = {}
+        int8 = int8_ort_engine(exact) if engine != "torch" else None
+        if int8 is not None:
+            candidates["int8"] = int8
+        elif hasattr(exact, "path"):
+            refused["int8"] = _read_json(int8_graph.check_path(exact.path))
+        if cpu_has_native_bf16():
+            bf16 = TorchEngine(detector, cpu, "bf16")
+            check = int8_graph.agreement(exact, bf16, detector.postprocess,
+                                         int8_graph.check_audio(rate), rate)  # fmt: skip
+            if min(v["match"] for k, v in check.items() if k != "max_abs_diff") >= (
+                int8_graph.MIN_AGREEMENT
+            ):
+                candidates["bf16"] = bf16
+            else:
+                refused["bf16"] = check
+        speeds = {"exact": measure_throughput(exact, rate, seg)}
+        for name, candidate in candidates.items():
             speeds[name] = measure_throughput(candidate, rate, seg)
-        # bf16 must win clearly: within 10% is noise and exact is exact
-        precision = "bf16" if speeds["bf16"] > 1.1 * speeds["exact"] else "fp32"
+        # a candidate must win clearly: within 10% is noise and exact is exact
+        best = max(candidates, key=speeds.__getitem__, default=None)
+        precision = best if best and speeds[best] > 1.1 * speeds["exact"] else "fp32"
         known[key] = {"precision": precision, "exact_engine": exact.name,
-                      "speeds_x_realtime": speeds, "measured": time.time()}  # fmt: skip
+                      "speeds_x_realtime": speeds, "refused": refused,
+                      "measured": time.time()}  # fmt: skip
         tmp = path.with_suffix(f".{os.getpid()}.part")
         tmp.write_text(json.dumps(known, indent=1))
         os.replace(tmp, path)
         return precision
+
+
+def _read_json(path: Any) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def fast_precision(detector: Detector, device: torch.device, engine: str = "auto") -> str:

@@ -318,9 +318,11 @@ class OrtEngine:
         return session
 
     @classmethod
-    def from_compiled(cls, compiled: Any, *, threads: int | None = None) -> OrtEngine:
+    def from_compiled(cls, compiled: Any, *, threads: int | None = None,
+                      graph: Path | None = None, precision: str = "fp32") -> OrtEngine:  # fmt: skip
         """The engine of a :class:`~.compiled.CompiledDetector` (verified when it was
-        compiled): no torch, no export, no verification."""
+        compiled): no torch, no export, no verification. ``graph``: another checked
+        form of its graph (the int8 one), run at ``precision``."""
         import onnxruntime as ort
 
         from .device import default_threads
@@ -329,7 +331,23 @@ class OrtEngine:
         self.detector = compiled
         self.front_end = LogMel(state=compiled.front_end)
         self.threads = max(1, int(threads or default_threads()))
-        self.path = compiled.graph
+        self.path = Path(graph or compiled.graph)
+        self.precision = precision
+        self.session = self._shared_session(lambda: self._session(ort, self.path))
+        return self
+
+    @classmethod
+    def variant(cls, exact: OrtEngine, graph: Path, precision: str) -> OrtEngine:
+        """An engine running ``graph``, another form of ``exact``'s graph (same inputs and
+        outputs, e.g. int8), with ``exact``'s detector, front end and threads."""
+        import onnxruntime as ort
+
+        self = cls.__new__(cls)
+        self.detector = exact.detector
+        self.front_end = exact.front_end
+        self.threads = exact.threads
+        self.path = Path(graph)
+        self.precision = precision
         self.session = self._shared_session(lambda: self._session(ort, self.path))
         return self
 
