@@ -9,6 +9,8 @@ DCASE annotations), with a model trained on the other recordings:
   the first conv block and the output layers kept fp32, activation ranges calibrated on
   the shipped demo recording at three levels;
 * ``int8-all-convs``: the same with the first conv block in int8 too;
+* ``int8-last-block-fp32-too``: the last conv block kept fp32 as well;
+* ``int8-percentile``: ranges from the 99.999th percentile instead of min/max;
 * ``int8-train-calibration``: the same as ``int8``, calibrated on 20 training soundscapes
   (the best case: audio like the test audio);
 * ``bf16``: torch bf16 autocast (where the CPU has native bf16).
@@ -84,13 +86,17 @@ def main(argv: list[str] | None = None) -> dict:
     check = json.loads(int8_graph.check_path(exact.path).read_text())
     graph = int8_graph.quantize_for(exact)  # present even where the check refused it
     demo = [exact.front_end(c[None]) for c in int8_graph.calibration_audio(rate)]
-    int8_graph.quantize(exact.path, work / "all.onnx", demo, keep_fp32_convs=0)
+    int8_graph.quantize(exact.path, work / "all.onnx", demo, keep_fp32_convs=())
+    int8_graph.quantize(exact.path, work / "ends.onnx", demo, keep_fp32_convs=(0, 1, -2, -1))
+    int8_graph.quantize(exact.path, work / "pct.onnx", demo, method="percentile")
     int8_graph.quantize(exact.path, work / "train.onnx",
                         [exact.front_end(read(p)[None]) for p in train])  # fmt: skip
     candidates = {
         "exact": exact,
         "int8": OrtEngine.variant(exact, graph, "int8"),
         "int8-all-convs": OrtEngine.variant(exact, work / "all.onnx", "int8"),
+        "int8-last-block-fp32-too": OrtEngine.variant(exact, work / "ends.onnx", "int8"),
+        "int8-percentile": OrtEngine.variant(exact, work / "pct.onnx", "int8"),
         "int8-train-calibration": OrtEngine.variant(exact, work / "train.onnx", "int8"),
     }
     if cpu_has_native_bf16():

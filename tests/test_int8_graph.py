@@ -44,8 +44,8 @@ def test_the_first_block_and_the_output_layers_stay_fp32(tiny, app_home) -> None
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
     quantized = [made_by.get(n.input[1]) is not None
                  and made_by[n.input[1]].op_type == "DequantizeLinear" for n in convs]  # fmt: skip
-    n_keep = int8_graph.KEEP_FP32_CONVS
-    assert quantized == [False] * n_keep + [True] * (len(convs) - n_keep)
+    assert int8_graph.KEEP_FP32_CONVS == (0, 1)
+    assert quantized == [False] * 2 + [True] * (len(convs) - 2)
     assert not any(made_by.get(i) is not None and made_by[i].op_type == "DequantizeLinear"
                    for n in model.graph.node if n.op_type in ("MatMul", "Gemm")
                    for i in n.input[1:2])  # fmt: skip
@@ -105,3 +105,58 @@ def test_event_match_is_one_to_one_within_the_tolerance() -> None:
     assert int8_graph.event_match(ref, table([(1.2, 2.3, "a")])) == pytest.approx(1 / 3)
     assert int8_graph.event_match(ref, table([(5.0, 6.0, "a")])) == 0.0  # label differs
     assert int8_graph.event_match(table([]), table([])) == 1.0
+
+
+@pytest.mark.slow
+def test_int8_on_a_model_trained_on_real_sound(soundscape_search, monkeypatch) -> None:
+    """The session's TinySED (trained on real soundscapes dev_0000-0149; a weak model whose
+    probabilities hover near 0.05, the hardest case for int8) on the 150 soundscapes it
+    never saw: the shipped int8 graph (calibrated on the demo only) passes its check,
+    stays within 0.05 of exact, and keeps >= 95% of the exact events at 0.05 (measured
+    97.4% of 1634; on better models and the 99% the fast path aims at:
+    benchmarks/README.md)."""
+    import soundscape_model
+
+    from panns_core.detection.inference import detect
+    from panns_core.detection.postprocess import PostprocessParams, find_events
+    from panns_core.hub.resolve import load_detector
+
+    monkeypatch.setenv("PANNS_ANNOTATOR_HOME", str(soundscape_search.home))
+    detector = load_detector(soundscape_search.checkpoint)
+    exact = OrtEngine(detector)
+    graph = int8_graph.build(exact)
+    assert graph is not None, int8_graph.check_path(exact.path).read_text()
+    int8 = OrtEngine.variant(exact, graph, "int8")
+    matched = total = 0.0
+    diff = 0.0
+    for name in soundscape_model.SEARCHED:
+        path = soundscape_model.CORPUS / "audio" / name
+        a, b = detect(path, detector, engine=exact), detect(path, detector, engine=int8)
+        assert b.precision == "int8" and a.precision == "fp32"
+        diff = max(diff, float(np.abs(a.probabilities - b.probabilities).max()))
+        ea, eb = find_events(a, PostprocessParams(0.05)), find_events(b, PostprocessParams(0.05))
+        n = max(len(ea), len(eb))
+        matched += int8_graph.event_match(ea, eb) * n
+        total += n
+    assert 0 < diff < 0.05
+    assert total >= 500, total  # enough events to mean something
+    assert matched / total >= 0.95, (matched, total)
+
+
+def test_live_detection_and_the_window_run_the_chosen_int8(tiny, app_home, monkeypatch) -> None:
+    """Where int8 was measured fastest (and kept the events), live detection's predictor
+    runs the same int8 graph as `detect(fast=True)`, with the same scores."""
+    from panns_core.detection.inference import detect
+    from panns_core.recording.live import SegmentPredictor
+
+    monkeypatch.setattr(engines, "measure_throughput",
+                        lambda engine, *a: {"int8": 10.0}.get(engine.precision, 1.0))
+    if engines.fast_cpu_choice(tiny) != "int8":
+        pytest.skip("the int8 graph of the test model lost events on the check here")
+    predictor = SegmentPredictor(tiny, fast=True)
+    assert predictor.engine.precision == "int8"
+    assert predictor.engine.path == int8_graph.int8_path(OrtEngine(tiny).path)
+    x = scene(3.2, tiny.sample_rate, seed=5)
+    window = detect(x, tiny, fast=True, body_seconds=3.2)
+    assert window.precision == "int8"
+    assert np.abs(predictor(x) - predictor.engine(x[None])[0]).max() == 0

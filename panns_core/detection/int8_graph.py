@@ -40,7 +40,7 @@ MIN_AGREEMENT = 0.99
 CALIBRATION = ((0.0, 6.0, 0.1), (7.0, 13.0, 1.0), (14.0, 20.0, 3.0))
 # ...and the check at others (whole recording)
 CHECK_GAINS = (0.3, 1.0, 2.0)
-KEEP_FP32_CONVS = 2  # the first conv block (two convolutions)
+KEEP_FP32_CONVS = (0, 1)  # convolutions kept fp32, by order: the first conv block
 EVENT_TOLERANCE = 0.32  # seconds: one CNN14 segment
 
 
@@ -111,9 +111,11 @@ def check_audio(sample_rate: int) -> list[np.ndarray]:
 
 
 def quantize(graph: Path, out: Path, logmels: list[np.ndarray], *,
-             keep_fp32_convs: int = KEEP_FP32_CONVS, method: str = "minmax") -> None:  # fmt: skip
-    """Write the int8 form of ``graph`` to ``out`` (+ ``.data``): Conv nodes after the
-    first ``keep_fp32_convs``, activation ranges from ``logmels`` ((1, frames, mels) each)."""
+             keep_fp32_convs: tuple[int, ...] = KEEP_FP32_CONVS,
+             method: str = "minmax") -> None:  # fmt: skip
+    """Write the int8 form of ``graph`` to ``out`` (+ ``.data``): its Conv nodes but those
+    numbered ``keep_fp32_convs`` (in graph order, negative from the end), activation
+    ranges from ``logmels`` ((1, frames, mels) each) by ``method`` (minmax, percentile)."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -148,7 +150,7 @@ def quantize(graph: Path, out: Path, logmels: list[np.ndarray], *,
                 str(graph), str(part), Reader(), quant_format=QuantFormat.QDQ,
                 per_channel=True, activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
-                nodes_to_exclude=convs[:keep_fp32_convs], calibrate_method=methods[method],
+                nodes_to_exclude=[convs[i] for i in keep_fp32_convs], calibrate_method=methods[method],
                 use_external_data_format=False,
             )  # fmt: skip
         finally:
