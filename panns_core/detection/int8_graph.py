@@ -150,7 +150,8 @@ def quantize(graph: Path, out: Path, logmels: list[np.ndarray], *,
                 str(graph), str(part), Reader(), quant_format=QuantFormat.QDQ,
                 per_channel=True, activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
-                nodes_to_exclude=[convs[i] for i in keep_fp32_convs], calibrate_method=methods[method],
+                nodes_to_exclude=[convs[i] for i in keep_fp32_convs],
+                calibrate_method=methods[method],
                 use_external_data_format=False,
             )  # fmt: skip
         finally:
