@@ -492,3 +492,28 @@ def test_fast_int8_from_the_compiled_cache(checkpoint, recordings, tmp_path, mon
     assert not torch_loaded, err
     (a,), (b,) = (tmp_path / "first").iterdir(), (tmp_path / "again").iterdir()
     assert a.read_text() == b.read_text()
+
+
+def test_precision_int8_is_run_when_asked_and_recorded(checkpoint, recordings, tmp_path,
+                                                       capsys):  # fmt: skip
+    """--precision int8 runs ONNX Runtime's int8 graph whether or not --fast would choose
+    it; a later process runs it without torch; a results folder records the precision."""
+    common = [str(recordings / "a.wav"), "--model", str(checkpoint), "--device", "cpu",
+              "--threads", "2", "--no-cache", "--threshold", "0.05"]  # fmt: skip
+    assert main(["detect", *common, "--precision", "int8",
+                 "--scores-out", str(tmp_path / "int8")]) == 0  # fmt: skip
+    assert main(["detect", *common, "--scores-out", str(tmp_path / "exact")]) == 0
+    (a,), (b,) = (tmp_path / "int8").iterdir(), (tmp_path / "exact").iterdir()
+    int8 = pd.read_csv(a, sep="\t").to_numpy(float)
+    exact = pd.read_csv(b, sep="\t").to_numpy(float)
+    assert int8.shape == exact.shape and 0 < np.abs(int8 - exact).max() < 0.5
+    err, torch_loaded = _detect_in_a_fresh_process(
+        ["detect", *common, "--precision", "int8", "--scores-out", str(tmp_path / "again")])
+    assert not torch_loaded, err
+    assert (tmp_path / "again" / a.name).read_text() == a.read_text()
+    assert main(["detect", *common, "--precision", "int8", "--out", f"{tmp_path}/res/"]) == 0
+    lines = _manifest(tmp_path / "res")
+    assert {x["precision"] for x in lines if "precision" in x} == {"int8"}, lines
+    capsys.readouterr()
+    assert main(["detect", *common, "--precision", "int8", "--fast"]) == 1
+    assert "--precision" in capsys.readouterr().err

@@ -65,10 +65,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument(
         "--fast",
         action="store_true",
-        help="reduced precision where it is faster: fp16 on GPU, bf16 on CPUs with native "
-        "bf16 where it measured faster than exact (once, cached); elsewhere says so and "
-        "runs exact (benchmarks/README.md); default is exact fp32",
+        help="reduced precision where it is faster and keeps the events: fp16 on GPU; on "
+        "the CPU ONNX Runtime int8 or bf16 where one measured faster than exact (once, "
+        "cached) and its events on check audio agreed >= 99%% with exact; elsewhere says "
+        "so and runs exact (benchmarks/README.md); default is exact fp32",
     )
+    model.add_argument(
+        "--precision", choices=("fp32", "int8", "bf16", "fp16"),
+        help="run this precision, checked or not (int8: ONNX Runtime's int8 graph on the "
+        "CPU; its events can differ from exact: benchmarks/README.md says by how much)",
+    )  # fmt: skip
     model.add_argument("--batch-size", type=int, help="chunks per forward pass")
     model.add_argument(
         "--chunk-seconds", type=float, help="audio kept per chunk (default: 122.88 on CPU)"
@@ -287,6 +293,9 @@ def run(args: argparse.Namespace) -> int:
     if on_ray and not per_file:
         raise PannsError("Detection on Ray writes a results folder: give --out a folder "
                          "(e.g. --out results/).")
+    if args.precision and (args.fast or on_ray):
+        raise PannsError("--precision chooses the precision itself: give it without --fast "
+                         "and without --ray.")  # fmt: skip
     if on_ray:
         from ..cluster.connect import require_ray
 
@@ -371,6 +380,7 @@ def run(args: argparse.Namespace) -> int:
                     channel=channel,
                     device=device,
                     fast=args.fast,
+                    precision=args.precision,
                     batch_size=args.batch_size,
                     body_seconds=args.chunk_seconds,
                     progress=progress,
@@ -426,13 +436,13 @@ def _compiled(args: argparse.Namespace):
     from ..detection.onnx_engine import OrtEngine
 
     threads = args.threads or default_threads()
-    choice = known_fast_choice(found, threads) if args.fast else "fp32"
+    choice = args.precision or (known_fast_choice(found, threads) if args.fast else "fp32")
     graph = None
-    if choice == "int8":  # measured the fastest, and its events were checked
+    if choice == "int8":  # measured the fastest and checked, or asked for
         from ..detection import int8_graph
 
         graph = int8_graph.int8_path(found.graph)
-        if int8_graph.accepted(found.graph) is not True or not graph.exists():
+        if not graph.exists() or (args.fast and int8_graph.accepted(found.graph) is not True):
             return None
     elif choice != "fp32":
         return None  # not measured yet, or bf16 won: torch measures or runs it
@@ -471,7 +481,7 @@ def _run_results(args: argparse.Namespace, jobs: list[Job], failures: list[tuple
 
         summary = detect_to_results(
             jobs, results, detector, params, device=device, channel=channel, fast=args.fast,
-            batch_size=args.batch_size, body_seconds=args.chunk_seconds,
+            precision=args.precision, batch_size=args.batch_size, body_seconds=args.chunk_seconds,
             cache=not args.no_cache, quiet=args.quiet,
         )  # fmt: skip
     failures = [*failures, *summary.failures]

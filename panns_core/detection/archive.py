@@ -142,6 +142,7 @@ def detect_to_results(
     device: str = "cpu",
     channel: int | None = None,
     fast: bool = False,
+    precision: str | None = None,
     batch_size: int | None = None,
     body_seconds: float | None = None,
     cache: bool = True,
@@ -162,7 +163,8 @@ def detect_to_results(
     from .results import RunSummary
 
     dev = choose_device(device)
-    precision = fast_precision(detector, dev, "auto") if fast else "fp32"
+    forced = precision
+    precision = forced or (fast_precision(detector, dev, "auto") if fast else "fp32")
     started = time.perf_counter()
     results.start_run(mode="local", model_id=detector.model_id, precision=precision,
                       params=params.to_dict(), workers=1, recordings=len(jobs))  # fmt: skip
@@ -184,7 +186,7 @@ def detect_to_results(
             began = time.perf_counter()
             try:
                 scores = detect(job.path, detector, channel=channel, device=dev, fast=fast,
-                                batch_size=batch_size, body_seconds=body_seconds,
+                                precision=forced, batch_size=batch_size, body_seconds=body_seconds,
                                 progress=progress, cancel=cancel, cache=cache,
                                 audio_hash=plan.sha256)  # fmt: skip
                 results.write(job.recording, job.path, scores, params, attempts=1,
