@@ -82,6 +82,8 @@ def test_a_graph_that_loses_events_is_refused_and_fast_runs_exact(tiny, app_home
 
     monkeypatch.setattr(quantized, "cpu_has_native_bf16", lambda: False)
     monkeypatch.setattr(int8_graph, "quantize", broken)
+    monkeypatch.setattr(engines, "measure_throughput",  # int8 would win: it is checked
+                        lambda engine, *a: {"int8": 10.0}.get(engine.precision, 1.0))
     exact = OrtEngine(tiny)
     assert int8_graph.build(exact) is None
     record = json.loads(int8_graph.check_path(exact.path).read_text())

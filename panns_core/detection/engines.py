@@ -9,10 +9,10 @@ suits it (``body_seconds``, ``batch_size``) and the ``precision`` stored with th
   SED model without the Wavegram branch; otherwise torch. CUDA and MPS: torch.
 - **Fast**: fp16 autocast on CUDA and MPS. On the CPU the candidates are the exact
   engine, ONNX Runtime's int8 form of its graph (:mod:`.int8_graph`), and, where bf16 is
-  native (AVX512-BF16, AMX), torch bf16 autocast over batches of short windows. A
-  candidate is only timed if its events on check audio agree >= 99% with exact; the
-  fastest is measured once (a few seconds) and cached in ``cache_dir()/engines``. When
-  nothing beats exact by 10%, the fast path says so (:attr:`Engine.note`) and runs exact.
+  native (AVX512-BF16, AMX), torch bf16 autocast over batches of short windows. They are
+  timed once (a few seconds), and the fastest that beats exact by 10% and whose events on
+  check audio agree >= 99% with exact is cached in ``cache_dir()/engines``. When none
+  does, the fast path says so (:attr:`Engine.note`) and runs exact.
   ``precision="int8"`` forces ONNX Runtime's int8 (torch's quantized model with
   ``engine="torch"`` or without onnxruntime).
 
@@ -296,8 +296,9 @@ def fast_cpu_choice(detector: Detector, engine: str = "auto", *, remeasure: bool
     """The fastest CPU path that keeps the model's events: "int8" (ONNX Runtime),
     "bf16" (torch autocast, where native), or "fp32" when neither beats exact by 10%.
 
-    A candidate runs only if its events on the check audio agree >= 99% with exact
-    (:func:`.int8_graph.agreement`). Measured once per (CPU, architecture, threads, torch
+    The candidates faster than exact are checked, fastest first: one is used only if its
+    events on the check audio agree >= 99% with exact (:func:`.int8_graph.agreement`);
+    what was refused is kept with the choice. Measured once per (CPU, architecture, threads, torch
     and onnxruntime versions) and cached with what was measured.
     """
     import torch
@@ -321,28 +322,33 @@ def fast_cpu_choice(detector: Detector, engine: str = "auto", *, remeasure: bool
         exact = exact_engine(detector, cpu, engine)
         rate, seg = detector.sample_rate, detector.segment_samples
         candidates: dict[str, Engine] = {}
-        refused: dict[str, Any] = {}
-        int8 = int8_ort_engine(exact) if engine != "torch" else None
-        if int8 is not None:
-            candidates["int8"] = int8
-        elif hasattr(exact, "path"):
-            refused["int8"] = _read_json(int8_graph.check_path(exact.path))
+        if engine != "torch":
+            int8 = int8_ort_engine(exact, checked=False)
+            if int8 is not None:
+                candidates["int8"] = int8
         if cpu_has_native_bf16():
-            bf16 = TorchEngine(detector, cpu, "bf16")
-            check = int8_graph.agreement(exact, bf16, detector.postprocess,
-                                         int8_graph.check_audio(rate), rate)  # fmt: skip
-            if min(v["match"] for k, v in check.items() if k != "max_abs_diff") >= (
-                int8_graph.MIN_AGREEMENT
-            ):
-                candidates["bf16"] = bf16
-            else:
-                refused["bf16"] = check
+            candidates["bf16"] = TorchEngine(detector, cpu, "bf16")
         speeds = {"exact": measure_throughput(exact, rate, seg)}
         for name, candidate in candidates.items():
             speeds[name] = measure_throughput(candidate, rate, seg)
-        # a candidate must win clearly: within 10% is noise and exact is exact
-        best = max(candidates, key=speeds.__getitem__, default=None)
-        precision = best if best and speeds[best] > 1.1 * speeds["exact"] else "fp32"
+        # the fastest candidate that wins clearly (within 10% is noise and exact is exact)
+        # and keeps the events; a check costs a minute of audio per engine, so only
+        # those that would be used are checked
+        precision, refused = "fp32", {}
+        for name in sorted(candidates, key=speeds.__getitem__, reverse=True):
+            if speeds[name] <= 1.1 * speeds["exact"]:
+                break
+            if name == "int8":
+                ok = int8_graph.build(exact) is not None
+                check = _read_json(int8_graph.check_path(exact.path))
+            else:
+                check = int8_graph.agreement(exact, candidates[name], detector.postprocess,
+                                             int8_graph.check_audio(rate), rate)  # fmt: skip
+                ok = int8_graph.keeps_events(check)
+            if ok:
+                precision = name
+                break
+            refused[name] = check
         known[key] = {"precision": precision, "exact_engine": exact.name,
                       "speeds_x_realtime": speeds, "refused": refused,
                       "measured": time.time()}  # fmt: skip
