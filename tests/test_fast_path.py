@@ -1,4 +1,4 @@
-"""int8 convolutions (formerly the CPU fast path) on a model whose probabilities mean something.
+"""torch's int8 copy (quantized.py) on a model whose probabilities mean something.
 
 The deterministic test weights saturate the sigmoid, so their events say nothing about
 the fast path; here TinySED is trained end to end on a generated project (as the

@@ -1,9 +1,11 @@
-"""The CPU fast path where the CPU has no native bf16: int8 convolutions.
+"""torch's int8 copy of a PANNs CNN: the frozen trunk's embeddings of head-only training
+with ``precision="int8"``, and int8 detection with ``engine="torch"`` (detection's int8
+otherwise runs ONNX Runtime's graph: :mod:`.int8_graph`).
 
-On CPUs without bf16 matrix instructions (AVX2-only x86, e.g. the 2-core AMD EPYC this
-project is tested on) bf16 autocast runs about 10x *slower* than fp32. There, the fast
-path quantizes the ConvBlocks of a PANNs CNN to int8 (conv+BN+ReLU fused, weights per
-output channel, activations per tensor), keeping the log-mel front end, ``bn0`` and the
+On CPUs without bf16 matrix instructions (AVX2-only x86) bf16 autocast runs about 10x
+*slower* than fp32 (``cpu_has_native_bf16`` says which). This copy quantizes the
+ConvBlocks of a PANNs CNN to int8 (conv+BN+ReLU fused, weights per output channel,
+activations per tensor), keeping the log-mel front end, ``bn0`` and the
 head in fp32. Activation ranges are calibrated once per model on the shipped demo
 recording at three levels (so they do not depend on which file is detected first), in
 about a second; the int8 copy shares the front end and head with the fp32 model.
