@@ -162,3 +162,16 @@ def test_live_detection_and_the_window_run_the_chosen_int8(tiny, app_home, monke
     window = detect(x, tiny, fast=True, body_seconds=3.2)
     assert window.precision == "int8"
     assert np.abs(predictor(x) - predictor.engine(x[None])[0]).max() == 0
+
+
+def test_the_check_refuses_what_evidently_loses_events_not_one_changed_event() -> None:
+    def result(*pairs):
+        return {f"s{i}": {"events": n, "match": k / n if n else 1.0}
+                for i, (k, n) in enumerate(pairs)} | {"max_abs_diff": 0.1}  # fmt: skip
+
+    assert int8_graph.keeps_events(result((12, 12), (17, 17)))
+    assert int8_graph.keeps_events(result((11, 12), (0, 0)))  # one event of 12: not evidence
+    assert not int8_graph.keeps_events(result((12, 12), (1458, 1980)))
+    assert not int8_graph.keeps_events(result((95, 100)))
+    assert int8_graph.keeps_events(result((990, 1000)))
+    assert not int8_graph.keeps_events(result((975, 1000)))

@@ -12,10 +12,12 @@ probabilities directly).
 A quantized graph is only used where it keeps the model's events. After it is built its
 events on check audio (the demo recording at other levels than the calibration, and the
 probe) are compared with the exact graph's under the model's own post-processing, at
-threshold 0.5, and at a threshold the model crosses on that audio; below
-:data:`MIN_AGREEMENT` it is recorded as refused and ``--fast`` runs exact. That check is
-coarse (a minute of audio): the agreement on real sound is measured by
-``benchmarks/fast_candidates_soundscapes.py``.
+threshold 0.5, and at a threshold the model crosses on that audio; where they show that
+fewer than :data:`MIN_AGREEMENT` of the events survive (:func:`keeps_events`) it is
+recorded as refused and ``--fast`` runs exact. That check is coarse (a minute of
+synthetic audio): it stops int8 where it breaks a model (the deterministic test CNN14:
+74% of 1980 events), not where it costs a percent; the agreement on real sound is
+measured by ``benchmarks/fast_candidates_soundscapes.py``.
 
 Files, beside the exported graph: ``<graph>-int8q<V>.onnx`` (+ ``.data``), its optimized
 form per CPU, and ``<graph>-int8q<V>-cpu<sig>.json`` (the check's result on this CPU).
@@ -199,10 +201,21 @@ def agreement(exact: Any, candidate: Any, postprocess: Any, recordings: list[np.
 
 
 def keeps_events(result: dict) -> bool:
-    """Whether an :func:`agreement` result keeps >= :data:`MIN_AGREEMENT` of the events in
-    every setting."""
-    shares = [entry["match"] for entry in result.values() if isinstance(entry, dict)]
-    return bool(shares) and min(shares) >= MIN_AGREEMENT
+    """Whether an :func:`agreement` result is consistent with keeping >= :data:`MIN_AGREEMENT`
+    of the events in every setting: refused only where the one-sided 95% Clopper-Pearson
+    upper bound of the share kept is below it. The check audio holds tens of events, so
+    one changed event (11 of 12: bound 0.996) does not decide; 1458 of 1980 does."""
+    from scipy.stats import beta
+
+    for entry in result.values():
+        if not isinstance(entry, dict) or not entry.get("events"):
+            continue
+        n = int(entry["events"])
+        kept = min(n, round(entry["match"] * n))
+        upper = 1.0 if kept >= n else float(beta.ppf(0.95, kept + 1, n - kept))
+        if upper < MIN_AGREEMENT:
+            return False
+    return True
 
 
 def quantize_for(exact: Any) -> Path:
