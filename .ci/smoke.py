@@ -5,8 +5,9 @@ Run with the python of a venv that holds only ``torch`` and the project without 
 fails on a non-zero exit or a traceback on stderr:
 
 1. ``panns-sed models import`` a tiny checkpoint made here (TinySED, random weights);
-2. ``panns-sed detect`` on generated recordings with it, into one file and into a results
-   folder; ``--ray`` (the cluster extra, not installed here) says in one line how to get it;
+2. ``panns-sed detect`` on generated recordings with it (exact, ``--fast`` and
+   ``--precision int8``: ONNX Runtime's quantizer must come with the plain install), into
+   one file and into a results folder; ``--ray`` (the cluster extra, not installed here) says in one line how to get it;
 3. ``panns-sed evaluate`` those detections against the generated reference (a DCASE TSV
    with a file listed without events, as the DESED metadata has);
 4. ``panns-sed train --base arch:TinySED`` on a generated project, a short budget;
@@ -80,6 +81,13 @@ def main() -> int:
         run(env, "panns-sed", "detect", str(root / "audio"), "--model", "smoke-tiny",
             "--device", "cpu", "--threshold", "0.3", "--out", str(estimated), "--quiet")
         assert estimated.read_text().startswith("filename\t"), estimated.read_text()[:200]
+
+        step("detect --fast (times and checks the int8 and bf16 candidates) and --precision int8")
+        run(env, "panns-sed", "detect", str(root / "audio"), "--model", "smoke-tiny",
+            "--device", "cpu", "--fast", "--out", str(root / "fast.tsv"), "--quiet")
+        run(env, "panns-sed", "detect", str(root / "audio"), "--model", "smoke-tiny",
+            "--device", "cpu", "--precision", "int8", "--out", str(root / "int8.tsv"), "--quiet")
+        assert (root / "int8.tsv").read_text().startswith("filename\t")
 
         step("detect into a results folder; --ray without the cluster extra")
         results = root / "results"
