@@ -50,3 +50,25 @@ def soundscape_search(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PANNS_ANNOTATOR_HOME", str(folder / "home"))
         return soundscape_model.build(folder)
+
+
+@pytest.fixture
+def two_threads():
+    """Torch at 2 threads for the test, restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def tiny():
+    """A Detector of the tiny SED network with deterministic weights (detect_helpers)."""
+    from detect_helpers import TINY_LABELS, deterministic_model, tiny_sed
+
+    from panns_core.hub.detector import Detector
+
+    with tiny_sed() as arch:
+        yield Detector.from_module(deterministic_model(arch, len(TINY_LABELS)), TINY_LABELS)

@@ -14,7 +14,6 @@ from detect_helpers import (
     deterministic_model,
     scene,
     single_pass_framewise,
-    tiny_sed,
 )
 
 from panns_core.detection import engines, onnx_engine
@@ -24,25 +23,14 @@ from panns_core.detection.onnx_engine import EngineUnavailable, LogMel, OrtEngin
 from panns_core.hub.detector import Detector
 from panns_core.models import ARCHITECTURES, build_model
 
-pytestmark = pytest.mark.skipif(not onnx_engine.available(), reason="onnxruntime not installed")
+pytestmark = [
+    pytest.mark.skipif(not onnx_engine.available(), reason="onnxruntime not installed"),
+    pytest.mark.usefixtures("two_threads"),
+]
 
 TOLERANCE = 1e-5
 SMALL_SERVED = ["TinySED", "Cnn6_DecisionLevelMax"]
 CNN14_SERVED = ["Cnn14_DecisionLevelMax", "Cnn14_DecisionLevelAvg", "Cnn14_DecisionLevelAtt"]
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def tiny():
-    with tiny_sed() as arch:
-        yield Detector.from_module(deterministic_model(arch, len(TINY_LABELS)), TINY_LABELS)
 
 
 def _torch_segments(module, waves: np.ndarray) -> np.ndarray:

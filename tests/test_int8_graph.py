@@ -8,29 +8,16 @@ import json
 
 import numpy as np
 import pytest
-import torch
-from detect_helpers import TINY_LABELS, deterministic_model, scene, tiny_sed
+from detect_helpers import scene
 
 from panns_core.detection import engines, int8_graph, onnx_engine
 from panns_core.detection.engines import select_engine
 from panns_core.detection.onnx_engine import OrtEngine
-from panns_core.hub.detector import Detector
 
-pytestmark = pytest.mark.skipif(not onnx_engine.available(), reason="onnxruntime not installed")
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def tiny():
-    with tiny_sed() as arch:
-        yield Detector.from_module(deterministic_model(arch, len(TINY_LABELS)), TINY_LABELS)
+pytestmark = [
+    pytest.mark.skipif(not onnx_engine.available(), reason="onnxruntime not installed"),
+    pytest.mark.usefixtures("two_threads"),
+]
 
 
 def test_the_first_block_and_the_output_layers_stay_fp32(tiny, app_home) -> None:
