@@ -91,4 +91,3 @@ def single_pass_framewise(model, waveform: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         out = model(torch.from_numpy(np.asarray(waveform, dtype=np.float32)[None]))
     return out["framewise_output"][0].numpy()
-
