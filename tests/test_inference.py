@@ -189,11 +189,13 @@ def test_fast_path_is_close(tiny) -> None:
     else:
         fast = detect(x, tiny, fast=True)
     assert exact.precision == "fp32"
-    # fast=True runs what measured fastest on this CPU: bf16 where it beats exact, or
-    # exact itself (int8 and bf16 stay available when forced)
-    assert fast.precision == fast_cpu_choice(tiny) in ("bf16", "fp32")
+    # fast=True runs what measured fastest on this CPU and kept the events (int8 or
+    # bf16), or exact itself; both stay available when forced
+    assert fast.precision == fast_cpu_choice(tiny) in ("bf16", "int8", "fp32")
     if fast.precision == "fp32":
         assert np.abs(fast.probabilities - exact.probabilities).max() <= 1e-5
+    else:
+        assert 0 < np.abs(fast.probabilities - exact.probabilities).max() < 0.1
     reduced = "bf16" if cpu_has_native_bf16() else "int8"
     forced = detect(x, tiny, precision=reduced)
     assert forced.precision == reduced
