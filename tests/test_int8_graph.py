@@ -97,24 +97,32 @@ def test_event_match_is_one_to_one_within_the_tolerance() -> None:
 
 
 @pytest.mark.slow
-def test_int8_on_a_model_trained_on_real_sound(soundscape_search, monkeypatch) -> None:
+@pytest.mark.parametrize("seven_bit", [False, True], ids=["8-bit weights", "7-bit weights"])
+def test_int8_on_a_model_trained_on_real_sound(soundscape_search, monkeypatch,
+                                               seven_bit) -> None:  # fmt: skip
     """The session's TinySED (trained on real soundscapes dev_0000-0149; a weak model whose
     probabilities hover near 0.05, the hardest case for int8) on the 150 soundscapes it
-    never saw: the shipped int8 graph (calibrated on the demo only) passes its check,
-    stays within 0.05 of exact, and keeps >= 95% of the exact events at 0.05 (measured
-    97.4% of 1634; on better models and the 99% the fast path aims at:
-    benchmarks/README.md)."""
+    never saw: the int8 graph (calibrated on the demo only) stays within 0.05 of exact and
+    keeps >= 93% of the exact events at 0.05 (measured: 97.4% with 8-bit weights, 94.7%
+    with the 7-bit weights of CPUs without VNNI, computed here; the 99% the fast path aims
+    at and the other models: benchmarks/README.md). Where 8-bit weights serve, the
+    shipped check accepts it."""
     import soundscape_model
 
     from panns_core.detection.inference import detect
     from panns_core.detection.postprocess import PostprocessParams, find_events
     from panns_core.hub.resolve import load_detector
 
+    if not seven_bit and int8_graph.needs_reduced_range():
+        pytest.skip("8-bit weights are for CPUs with VNNI (without, uint8 x int8 saturates)")
     monkeypatch.setenv("PANNS_ANNOTATOR_HOME", str(soundscape_search.home))
+    monkeypatch.setattr(int8_graph, "needs_reduced_range", lambda: seven_bit)
     detector = load_detector(soundscape_search.checkpoint)
     exact = OrtEngine(detector)
-    graph = int8_graph.build(exact)
-    assert graph is not None, int8_graph.check_path(exact.path).read_text()
+    graph = int8_graph.quantize_for(exact)
+    assert graph.name.endswith("r.onnx") == seven_bit
+    if not seven_bit:
+        assert int8_graph.build(exact) == graph, int8_graph.check_path(exact.path).read_text()
     int8 = OrtEngine.variant(exact, graph, "int8")
     matched = total = 0.0
     diff = 0.0
@@ -129,7 +137,7 @@ def test_int8_on_a_model_trained_on_real_sound(soundscape_search, monkeypatch) -
         total += n
     assert 0 < diff < 0.05
     assert total >= 500, total  # enough events to mean something
-    assert matched / total >= 0.95, (matched, total)
+    assert matched / total >= 0.93, (matched, total)
 
 
 def test_live_detection_and_the_window_run_the_chosen_int8(tiny, app_home, monkeypatch) -> None:

@@ -19,8 +19,9 @@ synthetic audio): it stops int8 where it breaks a model (the deterministic test 
 74% of 1980 events), not where it costs a percent; the agreement on real sound is
 measured by ``benchmarks/fast_candidates_soundscapes.py``.
 
-Files, beside the exported graph: ``<graph>-int8q<V>.onnx`` (+ ``.data``), its optimized
-form per CPU, and ``<graph>-int8q<V>-cpu<sig>.json`` (the check's result on this CPU).
+Files, beside the exported graph: ``<graph>-int8q<V>.onnx`` (+ ``.data``; ``...q<V>r``
+with 7-bit weights for CPUs without VNNI), its optimized form per CPU, and
+``<graph>-int8q<V>-cpu<sig>.json`` (the check's result on this CPU).
 """
 
 from __future__ import annotations
@@ -47,8 +48,23 @@ EVENT_TOLERANCE = 0.32  # seconds: one CNN14 segment
 
 
 def int8_path(graph: Path) -> Path:
-    """Where the int8 form of exported graph ``graph`` is kept."""
-    return graph.with_name(f"{graph.stem}-int8q{QUANT_VERSION}.onnx")
+    """Where the int8 form of exported graph ``graph`` for this CPU is kept."""
+    tag = "r" if needs_reduced_range() else ""
+    return graph.with_name(f"{graph.stem}-int8q{QUANT_VERSION}{tag}.onnx")
+
+
+def needs_reduced_range() -> bool:
+    """True on x86 CPUs without VNNI (AVX2-only): there ONNX Runtime multiplies uint8 by
+    int8 with ``vpmaddubsw``, whose int16 sums can saturate, so weights get 7 bits (ONNX
+    Runtime's advice for such CPUs). Elsewhere full 8-bit weights."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
+        return False
+    from .engines import cpu_flags
+
+    flags = set(cpu_flags())
+    return bool(flags) and not flags & {"avx512_vnni", "avx_vnni", "amx_int8"}
 
 
 def check_path(graph: Path) -> Path:
@@ -113,11 +129,14 @@ def check_audio(sample_rate: int) -> list[np.ndarray]:
 
 
 def quantize(graph: Path, out: Path, logmels: list[np.ndarray], *,
-             keep_fp32_convs: tuple[int, ...] = KEEP_FP32_CONVS,
-             method: str = "minmax") -> None:  # fmt: skip
+             keep_fp32_convs: tuple[int, ...] = KEEP_FP32_CONVS, method: str = "minmax",
+             reduce_range: bool | None = None) -> None:  # fmt: skip
     """Write the int8 form of ``graph`` to ``out`` (+ ``.data``): its Conv nodes but those
     numbered ``keep_fp32_convs`` (in graph order, negative from the end), activation
-    ranges from ``logmels`` ((1, frames, mels) each) by ``method`` (minmax, percentile)."""
+    ranges from ``logmels`` ((1, frames, mels) each) by ``method`` (minmax, percentile),
+    7-bit weights with ``reduce_range`` (default: :func:`needs_reduced_range`)."""
+    if reduce_range is None:
+        reduce_range = needs_reduced_range()
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -153,7 +172,7 @@ def quantize(graph: Path, out: Path, logmels: list[np.ndarray], *,
                 per_channel=True, activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
                 nodes_to_exclude=[convs[i] for i in keep_fp32_convs],
-                calibrate_method=methods[method],
+                calibrate_method=methods[method], reduce_range=reduce_range,
                 use_external_data_format=False,
             )  # fmt: skip
         finally:
