@@ -7,7 +7,8 @@ fails on a non-zero exit or a traceback on stderr:
 1. ``panns-sed models import`` a tiny checkpoint made here (TinySED, random weights);
 2. ``panns-sed detect`` on generated recordings with it (exact, ``--fast`` and
    ``--precision int8``: ONNX Runtime's quantizer must come with the plain install), into
-   one file and into a results folder; ``--ray`` (the cluster extra, not installed here) says in one line how to get it;
+   one file and into a results folder; ``--ray`` (the cluster extra, not installed here)
+   says in one line how to get it;
 3. ``panns-sed evaluate`` those detections against the generated reference (a DCASE TSV
    with a file listed without events, as the DESED metadata has);
 4. ``panns-sed train --base arch:TinySED`` on a generated project, a short budget;

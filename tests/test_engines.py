@@ -242,3 +242,15 @@ def test_live_detection_uses_the_same_engine(tiny, app_home) -> None:
     x = scene(3.2, seed=5)
     expected = _torch_segments(tiny.module, x[None])[0]
     assert np.abs(predictor(x) - expected).max() <= TOLERANCE
+
+
+def test_the_fast_choice_is_each_models_own(tiny, app_home) -> None:
+    """Whether int8 keeps the events is a model's own (its check), so a choice made for one
+    model is not taken for another of the same architecture."""
+    from dataclasses import replace
+
+    choice = engines.fast_cpu_choice(tiny)
+    assert engines.known_fast_choice(tiny, 2) == choice
+    other = replace(tiny, model_id="another@1")
+    assert other.architecture == tiny.architecture
+    assert engines.known_fast_choice(other, 2) is None  # not measured for it yet

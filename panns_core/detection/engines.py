@@ -244,13 +244,15 @@ def _choice_key(detector: Detector, threads: int) -> str:
         ort = onnxruntime.__version__
     except ImportError:
         ort = "-"
+    # the model too: speed is the architecture's, but whether int8 keeps the events is
+    # each model's own (its check); "fast2": choices made before int8 was a candidate
     return (f"{cpu_signature()}|{detector.architecture}|{threads}|torch{torch_version()}"
-            f"|ort{ort}")  # fmt: skip
+            f"|ort{ort}|{detector.model_id}|fast2")  # fmt: skip
 
 
 def known_fast_choice(detector: Any, threads: int, engine: str = "auto") -> str | None:
-    """The fast path's precision measured before for this model's architecture, CPU,
-    thread count and versions ("fp32": nothing beats exact), or None: not measured."""
+    """The fast path's precision measured before for this model, CPU, thread count and
+    versions ("fp32": nothing beats exact), or None: not measured."""
     if not _has_candidates(engine):
         return "fp32"
     try:
@@ -298,8 +300,8 @@ def fast_cpu_choice(detector: Detector, engine: str = "auto", *, remeasure: bool
 
     The candidates faster than exact are checked, fastest first: one is used only if its
     events on the check audio agree >= 99% with exact (:func:`.int8_graph.agreement`);
-    what was refused is kept with the choice. Measured once per (CPU, architecture, threads, torch
-    and onnxruntime versions) and cached with what was measured.
+    what was refused is kept with the choice. Measured once per (CPU, model, threads,
+    torch and onnxruntime versions) and cached with what was measured.
     """
     import torch
 
