@@ -85,10 +85,19 @@ def model_calibration(spec: str | None):
                                                   mmap=True).metadata)
 
 
+def engine_text(engine) -> str:
+    """What runs, for the status bar: "onnxruntime, int8", with the engine's note (why the
+    fast path runs exact) where it has one."""
+    text = f"{engine.name}, {engine.precision}"
+    note = getattr(engine, "note", "")
+    return f"{text}: {note}" if note else text
+
+
 def detection_job(jobs: list[tuple], spec: str | None, fast: bool = False,
                   cancel=None):
     """Yield ("model", None, the model's calibrated params or None) once the model is
-    loaded, then ("chunk", rec_id, partial Scores) while scoring, ("done", rec_id, Scores).
+    loaded, ("engine", None, what runs: :func:`engine_text`) once the engine is chosen,
+    then ("chunk", rec_id, partial Scores) while scoring, ("done", rec_id, Scores).
     A job is (rec_id, path) or (rec_id, path, channel): one channel of a multichannel
     file (its scores' audio hash says which, :func:`panns_core.detection.scores.channel_hash`)."""
     from panns_core.audio.hashing import file_sha256
@@ -102,6 +111,7 @@ def detection_job(jobs: list[tuple], spec: str | None, fast: bool = False,
     # score cache (app.model.detection)
     engine = select_engine(detector, fast=fast)
     precision = engine.precision
+    yield ("engine", None, engine_text(engine))
     for job in jobs:
         rec_id, path = job[:2]
         channel = job[2] if len(job) > 2 else None
@@ -166,9 +176,12 @@ class DetectionPanel(QWidget):
             buttons.addWidget(button)
         model_layout.addLayout(buttons)
         self.fast_check = QCheckBox("Fast (reduced precision where it is faster here)")
-        self.fast_check.setToolTip("Reduced precision (bf16 on CPUs with native bf16, fp16 on "
-                                   "GPUs) when it measures faster than the exact run on this "
-                                   "machine (measured once, cached); otherwise the exact run")
+        self.fast_check.setToolTip(
+            "Reduced precision where it measures faster than the exact run here and keeps "
+            "the model's events on check audio: int8 (ONNX Runtime) or bf16 on CPUs, fp16 "
+            "on GPUs. Measured once per model (the first fast run takes ~20 s more), then "
+            "cached; otherwise the exact run. The status bar says which runs."
+        )  # fmt: skip
         model_layout.addWidget(self.fast_check)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -387,6 +400,10 @@ class DetectionPanel(QWidget):
         doc = self.document
         if kind == "model":  # the model is loaded: what it carries is known
             self._model_params_known(self.worker_spec, scores)
+            return
+        if kind == "engine":  # chosen (for the fast path: measured and checked once)
+            doc.status(f"Detecting with {self.worker_spec or 'the default model'} "
+                       f"({scores})…")  # fmt: skip
             return
         if kind == "chunk":
             fraction = (self._jobs_done + item[3]) / self._jobs_total

@@ -52,10 +52,14 @@ def test_detect_stream_rederive_and_undo(make_main_window, qtbot, demo_path, sed
     doc.events.scores.connect(lambda e: seen.append((e.extra["partial"],
                                                      None if e.value is None
                                                      else e.value.n_segments)))
+    said = []
+    doc.events.status.connect(lambda e: said.append(str(e.value)))
     QTest.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     assert panel.running
     qtbot.waitUntil(lambda: not panel.running, timeout=120000)
     assert window.last_error is None
+    # the status bar said which engine ran (exact: fp32 on ONNX Runtime's CPU engine)
+    assert any(m.startswith("Detecting with") and "(onnxruntime, fp32)" in m for m in said), said
 
     # scores arrived chunk by chunk before the final ones
     partial = [n for is_partial, n in seen if is_partial]
@@ -210,3 +214,24 @@ def test_a_recording_removed_while_detection_runs_gets_no_results(
     assert len(doc.store.events(first)) > 0
     assert {r.id for r in doc.recordings} == {first}
     assert doc.history.undo_texts[-1].startswith("Detection on demo.flac")
+
+
+def test_fast_detection_says_what_runs(make_main_window, qtbot, demo_path, sed_checkpoint):
+    """With "Fast" ticked the window runs what `panns-sed detect --fast` would (measured and
+    checked once per model) and the status bar says which: int8, bf16, or exact and why."""
+    window = make_main_window()
+    window.open_files([demo_path])
+    doc = window.document
+    panel = _install_model(window, sed_checkpoint)
+    said = []
+    doc.events.status.connect(lambda e: said.append(str(e.value)))
+    panel.fast_check.setChecked(True)
+    QTest.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.running, timeout=180000)
+    assert window.last_error is None and doc.scores is not None
+    shown = [m for m in said if m.startswith("Detecting with") and "(" in m]
+    assert shown, said
+    ran = {"(onnxruntime, int8)": "int8", "(torch, bf16)": "bf16",
+           "no path faster than exact": "fp32"}  # fmt: skip
+    (precision,) = [p for text, p in ran.items() if text in shown[-1]] or [None]
+    assert precision == doc.scores.precision, (shown, doc.scores.precision)
