@@ -400,6 +400,9 @@ class DetectionPanel(QWidget):
         doc = self.document
         if kind == "model":  # the model is loaded: what it carries is known
             self._model_params_known(self.worker_spec, scores)
+            # exporting a new model's graph, or timing and checking the fast candidates,
+            # takes seconds once
+            self.progress.setFormat("preparing the engine…")
             return
         if kind == "engine":  # chosen (for the fast path: measured and checked once)
             doc.status(f"Detecting with {self.worker_spec or 'the default model'} "

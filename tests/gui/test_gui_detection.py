@@ -223,10 +223,13 @@ def test_fast_detection_says_what_runs(make_main_window, qtbot, demo_path, sed_c
     window.open_files([demo_path])
     doc = window.document
     panel = _install_model(window, sed_checkpoint)
-    said = []
+    said, formats = [], []
     doc.events.status.connect(lambda e: said.append(str(e.value)))
     panel.fast_check.setChecked(True)
     QTest.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: formats.append(panel.progress.format()) or not panel.running,
+                    timeout=180000)  # fmt: skip
+    assert "preparing the engine…" in formats, sorted(set(formats))
     qtbot.waitUntil(lambda: not panel.running, timeout=180000)
     assert window.last_error is None and doc.scores is not None
     shown = [m for m in said if m.startswith("Detecting with") and "(" in m]
