@@ -179,7 +179,7 @@ class DetectionPanel(QWidget):
         self.fast_check.setToolTip(
             "Reduced precision where it measures faster than the exact run here and keeps "
             "the model's events on check audio: int8 (ONNX Runtime) or bf16 on CPUs, fp16 "
-            "on GPUs. Measured once per model (the first fast run takes ~20 s more), then "
+            "on GPUs. Measured once per model (its first fast run takes seconds longer), then "
             "cached; otherwise the exact run. The status bar says which runs."
         )  # fmt: skip
         model_layout.addWidget(self.fast_check)
