@@ -323,31 +323,28 @@ class OrtEngine:
         """The engine of a :class:`~.compiled.CompiledDetector` (verified when it was
         compiled): no torch, no export, no verification. ``graph``: another checked
         form of its graph (the int8 one), run at ``precision``."""
-        import onnxruntime as ort
-
         from .device import default_threads
 
-        self = cls.__new__(cls)
-        self.detector = compiled
-        self.front_end = LogMel(state=compiled.front_end)
-        self.threads = max(1, int(threads or default_threads()))
-        self.path = Path(graph or compiled.graph)
-        self.precision = precision
-        self.session = self._shared_session(lambda: self._session(ort, self.path))
-        return self
+        return cls._running(compiled, LogMel(state=compiled.front_end),
+                            threads or default_threads(), graph or compiled.graph,
+                            precision)  # fmt: skip
 
     @classmethod
     def variant(cls, exact: OrtEngine, graph: Path, precision: str) -> OrtEngine:
         """An engine running ``graph``, another form of ``exact``'s graph (same inputs and
         outputs, e.g. int8), with ``exact``'s detector, front end and threads."""
+        return cls._running(exact.detector, exact.front_end, exact.threads, graph, precision)
+
+    @classmethod
+    def _running(cls, detector: Any, front_end: LogMel, threads: int, graph: Path,
+                 precision: str) -> OrtEngine:  # fmt: skip
+        """An engine on a graph that is ready (exported and checked before)."""
         import onnxruntime as ort
 
         self = cls.__new__(cls)
-        self.detector = exact.detector
-        self.front_end = exact.front_end
-        self.threads = exact.threads
-        self.path = Path(graph)
-        self.precision = precision
+        self.detector, self.front_end = detector, front_end
+        self.threads = max(1, int(threads))
+        self.path, self.precision = Path(graph), precision
         self.session = self._shared_session(lambda: self._session(ort, self.path))
         return self
 
